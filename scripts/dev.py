@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""The project's few commands, each in its own virtual environment.
+
+    python3 scripts/dev.py demo     # install, then run `batchcorder demo`
+    python3 scripts/dev.py test     # install with test extras, then run pytest
+    python3 scripts/dev.py lint     # ruff check and ruff format --check
+    python3 scripts/dev.py bench    # the benchmark harness (pass --quick etc. after it)
+
+Only Python 3.10+ with pip and venv is needed. ``--venv DIR`` picks the
+environment (default ``.venv``); ``--pyarrow SPEC`` pins pyarrow in it
+(``--pyarrow 18`` installs pyarrow 18.x); ``--wheel`` installs a built wheel
+instead of an editable checkout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = "Scripts" if os.name == "nt" else "bin"
+
+
+def run(*command: str | Path, cwd: Path = ROOT) -> None:
+    print("+", " ".join(map(str, command)), flush=True)
+    subprocess.run([str(part) for part in command], cwd=cwd, check=True)
+
+
+def environment(directory: Path, extras: str, pyarrow: str | None, wheel: bool) -> Path:
+    """Create (or reuse) a virtual environment with the project installed."""
+    python = directory / BIN / "python"
+    if not python.exists():
+        venv.create(directory, with_pip=True)
+        run(python, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    pins = (
+        [f"pyarrow=={pyarrow}.*" if pyarrow.isdigit() else f"pyarrow{pyarrow}"] if pyarrow else []
+    )
+    if wheel:
+        dist = directory / "dist"
+        run(python, "-m", "pip", "install", "--quiet", "build")
+        run(python, "-m", "build", "--wheel", "--outdir", dist, ROOT)
+        built = sorted(dist.glob("batchcorder-*.whl"))[-1]
+        run(python, "-m", "pip", "install", "--quiet", "--force-reinstall", "--no-deps", built)
+        run(python, "-m", "pip", "install", "--quiet", f"{built}[{extras}]", *pins)
+    else:
+        run(python, "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[{extras}]", *pins)
+    return python
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("task", choices=["demo", "test", "lint", "bench"])
+    parser.add_argument("--venv", type=Path, default=ROOT / ".venv")
+    parser.add_argument("--pyarrow", help="pin pyarrow, e.g. 18 or '>=18,<19'")
+    parser.add_argument("--wheel", action="store_true", help="install a built wheel")
+    args, rest = parser.parse_known_args()
+
+    extras = "all" if args.task == "demo" else "test"
+    python = environment(args.venv.resolve(), extras, args.pyarrow, args.wheel)
+    if args.task == "demo":
+        run(args.venv.resolve() / BIN / "batchcorder", "demo", *rest)
+    elif args.task == "test":
+        # Run from a scratch directory for wheel installs so the checkout's
+        # src/ cannot shadow the installed package.
+        run(python, "-m", "pytest", *rest)
+    elif args.task == "lint":
+        run(python, "-m", "ruff", "check", ".")
+        run(python, "-m", "ruff", "format", "--check", ".")
+    else:
+        run(python, str(ROOT / "benchmarks" / "run.py"), *rest)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except subprocess.CalledProcessError as error:
+        sys.exit(error.returncode or 1)

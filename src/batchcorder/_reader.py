@@ -1,0 +1,168 @@
+"""``StreamCacheReader``: one independent pass over a cache."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+if TYPE_CHECKING:
+    from batchcorder._cache import StreamCache
+
+__all__ = ["StreamCacheReader"]
+
+
+class StreamCacheReader:
+    """An iterator of ``pyarrow.RecordBatch`` over a :class:`StreamCache`.
+
+    Readers are created by :meth:`StreamCache.reader`; each keeps its own
+    position. Exporting a reader with ``__arrow_c_stream__`` (or :meth:`cast`)
+    hands its remaining batches to the consumer: the reader itself is then
+    consumed.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> from batchcorder import StreamCache
+    >>> cache = StreamCache(pa.table({"x": [1, 2, 3]}).to_reader(max_chunksize=2))
+    >>> reader = cache.reader()
+    >>> [batch.num_rows for batch in reader]
+    [2, 1]
+    >>> reader = cache.reader()
+    >>> pa.RecordBatchReader.from_stream(reader).read_all().num_rows
+    3
+    >>> next(reader)
+    Traceback (most recent call last):
+    ...
+    ValueError: this StreamCacheReader has been consumed by an Arrow stream export; create a new one with StreamCache.reader()
+    """
+
+    def __init__(self, cache: StreamCache, position: int, tracked: bool) -> None:
+        self._cache = cache
+        # Index of the next batch to return.
+        self._position = position
+        # Whether the cache counts this reader for max_readers eviction.
+        self._tracked = tracked
+        self._consumed = False
+        self._closed = False
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The cache's schema."""
+        return self._cache.schema
+
+    @property
+    def closed(self) -> bool:
+        """Whether the reader is closed, exhausted or consumed by an export."""
+        return self._closed or self._consumed
+
+    def __iter__(self) -> StreamCacheReader:
+        return self
+
+    def __next__(self) -> pa.RecordBatch:
+        if self._consumed:
+            raise ValueError(
+                "this StreamCacheReader has been consumed by an Arrow stream export; "
+                "create a new one with StreamCache.reader()"
+            )
+        return self._advance()
+
+    def read_next_batch(self) -> pa.RecordBatch:
+        """Return the next batch; raise StopIteration at the end."""
+        return self.__next__()
+
+    def read_all(self) -> pa.Table:
+        """Read the remaining batches into a ``pyarrow.Table``."""
+        return pa.Table.from_batches(list(self), schema=self.schema)
+
+    def _advance(self) -> pa.RecordBatch:
+        # The hot path: a cached batch costs two attribute reads and a lookup,
+        # no lock. Both bounds only grow, so reading them unlocked is safe.
+        cache = self._cache
+        position = self._position
+        if cache._evicted_before <= position < cache._frontier and not self._closed:
+            try:
+                batch = cache._store.get(position)
+            except (KeyError, IndexError):
+                batch = self._slow_batch(position)
+        else:
+            batch = self._slow_batch(position)
+        self._position = position + 1
+        if self._tracked:
+            cache._release_behind_readers()
+        return batch
+
+    def _slow_batch(self, position: int) -> pa.RecordBatch:
+        if self._closed:
+            raise StopIteration
+        batch = self._cache._batch_at(position)
+        if batch is None:
+            self.close()
+            raise StopIteration
+        return batch
+
+    def _export(self) -> pa.RecordBatchReader:
+        if self._consumed:
+            raise ValueError(
+                "this StreamCacheReader has already been consumed by an Arrow stream "
+                "export; create a new one with StreamCache.reader()"
+            )
+        self._consumed = True
+        # iter(callable, sentinel) ends when _advance raises StopIteration.
+        return pa.RecordBatchReader.from_batches(self.schema, iter(self._advance, None))
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        """Export the remaining batches as an Arrow C stream; consumes the reader."""
+        return self._export().__arrow_c_stream__(requested_schema)
+
+    def __arrow_c_schema__(self) -> object:
+        """Export the schema as an Arrow C schema capsule."""
+        return self.schema.__arrow_c_schema__()
+
+    def cast(self, target_schema: pa.Schema) -> pa.RecordBatchReader:
+        """Return a ``pyarrow.RecordBatchReader`` of the remaining batches cast
+        to ``target_schema``; consumes this reader.
+
+        Examples
+        --------
+        >>> import pyarrow as pa
+        >>> from batchcorder import StreamCache
+        >>> cache = StreamCache(pa.table({"x": [1, 2]}))
+        >>> cache.reader().cast(pa.schema([("x", pa.string())])).read_all().column(0)
+        <pyarrow.lib.ChunkedArray object at ...>
+        [
+          [
+            "1",
+            "2"
+          ]
+        ]
+        """
+        if not isinstance(target_schema, pa.Schema):
+            raise TypeError(
+                f"target_schema must be a pyarrow.Schema, got {type(target_schema).__name__}"
+            )
+        return self._export().cast(target_schema)
+
+    def close(self) -> None:
+        """Stop reading; with ``max_readers``, batches are no longer kept for this reader."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._tracked:
+            self._cache._reader_finished(self)
+
+    def __enter__(self) -> StreamCacheReader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"at batch {self._position}"
+        return f"<StreamCacheReader {state}>"

@@ -1,0 +1,81 @@
+"""Batches kept as references in RAM: zero-copy, no serialisation."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pyarrow as pa
+
+from batchcorder._buffers import BufferLedger
+
+__all__ = ["MemoryStore"]
+
+
+class MemoryStore:
+    """Keeps every batch object as it came from the upstream.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> store = MemoryStore()
+    >>> batch = pa.record_batch({"x": [1, 2]})
+    >>> store.append(0, batch)
+    >>> store.get(0) is batch
+    True
+    """
+
+    file_path: Path | None = None
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # Index i holds batch i; dropped batches leave None so indices stay stable.
+        self._batches: list[pa.RecordBatch | None] = []
+        self._held_count = 0
+        self._ledger = BufferLedger()
+
+    def append(self, index: int, batch: pa.RecordBatch) -> None:
+        with self._lock:
+            self._batches.append(batch)
+            self._held_count += 1
+            self._ledger.add(batch)
+
+    def get(self, index: int) -> pa.RecordBatch:
+        batch = self._batches[index]
+        if batch is None:
+            raise KeyError(index)
+        return batch
+
+    def drop(self, index: int) -> None:
+        with self._lock:
+            batch = self._batches[index]
+            if batch is None:
+                return
+            self._batches[index] = None
+            self._held_count -= 1
+            self._ledger.remove(batch)
+
+    def finish(self) -> None:
+        pass
+
+    def close(self) -> None:
+        with self._lock:
+            self._batches = []
+            self._held_count = 0
+            self._ledger = BufferLedger()
+
+    @property
+    def memory_batches(self) -> int:
+        return self._held_count
+
+    @property
+    def memory_bytes(self) -> int:
+        return self._ledger.bytes
+
+    @property
+    def disk_batches(self) -> int:
+        return 0
+
+    @property
+    def disk_bytes(self) -> int:
+        return 0

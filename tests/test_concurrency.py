@@ -1,0 +1,129 @@
+"""Many readers on many threads: correct data, one pull per batch, no blocking."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pyarrow as pa
+
+from batchcorder import StreamCache
+from tests.conftest import CountingSource, make_batches
+
+MakeCache = Callable[..., StreamCache]
+
+
+def test_many_threads_replay_while_the_upstream_is_pulled_once(make_cache: MakeCache) -> None:
+    batches = make_batches(200, rows=20)
+    source = CountingSource(batches)
+    cache = make_cache(source)
+    expected = pa.Table.from_batches(batches)
+    start = threading.Barrier(12)
+
+    def replay(worker: int) -> pa.Table:
+        start.wait()
+        if worker % 3 == 0:
+            return pa.table(cache)  # through __arrow_c_stream__
+        return pa.Table.from_batches(list(cache.reader()), schema=cache.schema)
+
+    with ThreadPoolExecutor(12) as pool:
+        results = list(pool.map(replay, range(12)))
+    for result in results:
+        assert result.equals(expected)
+    assert source.pulled == 200
+    assert cache.ingested_count == 200
+
+
+def test_readers_of_cached_batches_never_wait_for_a_slow_ingestion(make_cache: MakeCache) -> None:
+    batches = make_batches(4)
+    release = threading.Event()
+    waiting = threading.Event()
+
+    def slow() -> Iterator[pa.RecordBatch]:
+        yield from batches[:2]
+        waiting.set()
+        assert release.wait(10)
+        yield from batches[2:]
+
+    cache = make_cache(pa.RecordBatchReader.from_batches(batches[0].schema, slow()))
+    first = cache.reader()
+    next(first), next(first)
+    puller = threading.Thread(target=lambda: next(first))
+    puller.start()
+    assert waiting.wait(10)
+    # The upstream is stuck mid-pull on another thread: cached batches still flow.
+    replay = cache.reader()
+    got = [next(replay), next(replay)]
+    assert [b.equals(w) for b, w in zip(got, batches[:2], strict=True)] == [True, True]
+    assert cache.stats.ingested_batches == 2
+    release.set()
+    puller.join(10)
+    assert pa.Table.from_batches(list(replay)).equals(pa.Table.from_batches(batches[2:]))
+
+
+def test_upstream_failure_reaches_readers_on_every_thread(make_cache: MakeCache) -> None:
+    batches = make_batches(50)
+    cache = make_cache(CountingSource(batches, fail_at=30))
+    start = threading.Barrier(8)
+
+    def replay(_: int) -> tuple[int, str]:
+        start.wait()
+        count = 0
+        try:
+            for _batch in cache.reader():
+                count += 1
+        except Exception as error:
+            return count, str(error)
+        return count, ""
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(replay, range(8)))
+    for count, message in results:
+        assert count == 30
+        assert "upstream broke at batch 30" in message
+
+
+def test_max_readers_lock_step_threads(make_cache: MakeCache) -> None:
+    batches = make_batches(300, rows=10)
+    cache = make_cache(CountingSource(batches), max_readers=4)
+    readers = [cache.reader() for _ in range(4)]
+    barrier = threading.Barrier(4)
+
+    def replay(index: int) -> list[pa.RecordBatch]:
+        barrier.wait()
+        return list(readers[index])
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(replay, range(4)))
+    expected = pa.Table.from_batches(batches)
+    for result in results:
+        assert pa.Table.from_batches(result).equals(expected)
+    assert cache.stats.evicted_batches == 300
+    assert cache.stats.memory_batches == 0
+
+
+def test_concurrent_close_never_crashes(make_cache: MakeCache) -> None:
+    batches = make_batches(400, rows=10)
+    cache = make_cache(CountingSource(batches))
+    start = threading.Barrier(5)
+    outcomes: list[str] = []
+
+    def replay() -> None:
+        start.wait()
+        try:
+            for _batch in cache.reader():
+                pass
+            outcomes.append("done")
+        except ValueError as error:
+            assert "closed" in str(error)
+            outcomes.append("closed")
+
+    threads = [threading.Thread(target=replay) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    cache.close()
+    for thread in threads:
+        thread.join(10)
+    assert len(outcomes) == 4

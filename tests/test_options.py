@@ -1,0 +1,64 @@
+"""Bad arguments are refused with a message naming the argument."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from batchcorder import StreamCache
+
+TABLE = pa.table({"x": [1, 2, 3]})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "names"),
+    [
+        ({"memory_capacity": 0}, ValueError, "memory_capacity"),
+        ({"memory_capacity": -5}, ValueError, "memory_capacity"),
+        ({"memory_capacity": 1.5}, TypeError, "memory_capacity"),
+        ({"memory_capacity": "1GB"}, TypeError, "memory_capacity"),
+        ({"memory_capacity": True}, TypeError, "memory_capacity"),
+        ({"disk_capacity": 100}, ValueError, "disk_path and disk_capacity"),
+        ({"disk_path": "DIR"}, ValueError, "disk_path and disk_capacity"),
+        ({"disk_path": "DIR", "disk_capacity": 0}, ValueError, "disk_capacity"),
+        ({"disk_path": "DIR", "disk_capacity": -1}, ValueError, "disk_capacity"),
+        ({"disk_path": "DIR", "disk_capacity": 2.0}, TypeError, "disk_capacity"),
+        ({"disk_path": 3, "disk_capacity": 100}, TypeError, "disk_path"),
+        ({"write_policy": "sometimes"}, ValueError, "write_policy"),
+        ({"write_policy": None}, TypeError, "write_policy"),
+        ({"max_readers": 0}, ValueError, "max_readers"),
+        ({"max_readers": -2}, ValueError, "max_readers"),
+        ({"max_readers": 1.0}, TypeError, "max_readers"),
+    ],
+)
+def test_bad_arguments_name_the_argument(
+    kwargs: dict[str, Any], error: type[Exception], names: str, tmp_path: Path
+) -> None:
+    if kwargs.get("disk_path") == "DIR":
+        kwargs = {**kwargs, "disk_path": tmp_path}
+    with pytest.raises(error, match=names):
+        StreamCache(TABLE, **kwargs)
+
+
+def test_disk_path_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    a_file = tmp_path / "file"
+    a_file.write_text("not a directory")
+    with pytest.raises(ValueError, match="disk_path must be a directory"):
+        StreamCache(TABLE, disk_path=a_file, disk_capacity=1 << 20)
+
+
+def test_positional_arguments_keep_the_reference_order(tmp_path: Path) -> None:
+    cache = StreamCache(TABLE, 1 << 20, tmp_path, 1 << 20, "on_eviction", 3)
+    assert cache.max_readers == 3
+    assert cache.disk_file is not None and cache.disk_file.parent == tmp_path
+    cache.close()
+
+
+def test_missing_disk_path_is_created(tmp_path: Path) -> None:
+    nested = tmp_path / "a" / "b"
+    with StreamCache(TABLE, disk_path=str(nested), disk_capacity=1 << 20) as cache:
+        assert pa.table(cache).equals(TABLE)
+        assert nested.is_dir()
