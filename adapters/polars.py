@@ -1,0 +1,234 @@
+"""Polars: a cache as a re-collectable ``LazyFrame`` with projection, predicate and limit pushdown.
+
+:func:`scan` registers the cache with Polars' IO-plugin API
+(:func:`polars.io.plugins.register_io_source`). Polars calls the plugin once
+per scan node of every ``collect``, passing the projected columns, the
+predicate, the row limit and a batch-size hint; the plugin answers with a fresh
+cache reader, so the same ``LazyFrame`` can be collected any number of times
+and each collect replays the cache from batch 0.
+
+What each scan does with one batch, cheapest first:
+
+1. evaluates the predicate on the predicate's own columns only, and drops the
+   batch without touching any other column when no row passes;
+2. narrows the batch to the projected columns and filters it in Arrow, so a
+   column Polars must copy (strings become string views) is converted for the
+   passing rows alone;
+3. hands the result to Polars with :func:`polars.from_arrow`, which is
+   zero-copy for numeric, temporal and boolean columns without a rechunk;
+4. stops reading the cache once ``n_rows`` rows are out (``head``/``LIMIT``).
+
+Readers and ingestion
+---------------------
+- Registration (:func:`scan`, :func:`register`) reads nothing and creates no
+  reader; the schema comes from ``cache.schema``.
+- Each scan node of each ``collect`` consumes one cache reader: a plain query
+  takes one, a self-join two. The source is declared pure, which lets Polars
+  share one scan between identical subplans (a SQL CTE referenced twice takes
+  one reader).
+- Scans stream: the upstream is pulled only as far as a query reads, so
+  ``head(5)`` on a fresh cache ingests one batch, not the whole stream.
+
+An upstream failure raises out of ``collect()``: Polars re-raises the
+upstream's own exception, message included, at every collect that reaches it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    import polars as pl
+
+    from batchcorder import CastingStreamCache, StreamCache
+
+__all__ = ["polars_schema", "register", "scan"]
+
+
+def polars_schema(schema: pa.Schema) -> pl.Schema:
+    """The Polars schema a table with Arrow ``schema`` converts to.
+
+    Parameters
+    ----------
+    schema : pyarrow.Schema
+        The Arrow schema, e.g. ``cache.schema``.
+
+    Returns
+    -------
+    polars.Schema
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> polars_schema(pa.schema([("x", pa.int32()), ("s", pa.large_string())]))
+    Schema([('x', Int32), ('s', String)])
+    """
+    import polars as pl
+
+    frame = pl.from_arrow(schema.empty_table(), rechunk=False)
+    assert isinstance(frame, pl.DataFrame)  # a Table always converts to a DataFrame
+    return frame.schema
+
+
+def scan(cache: StreamCache | CastingStreamCache) -> pl.LazyFrame:
+    """A ``LazyFrame`` reading ``cache``, re-collectable, with pushdown of projection and filters.
+
+    Parameters
+    ----------
+    cache : StreamCache
+        The cache to read. Nothing is read until a ``collect``.
+
+    Returns
+    -------
+    polars.LazyFrame
+        Every ``collect`` replays the cache from its first batch, through one
+        new reader per scan node.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> import pyarrow as pa
+    >>> from batchcorder import StreamCache
+    >>> cache = StreamCache(pa.table({"k": [1, 2, 3], "v": ["a", "b", "c"]}))
+    >>> lf = scan(cache)
+    >>> lf.filter(pl.col("k") > 1).select("v").collect()["v"].to_list()
+    ['b', 'c']
+    >>> lf.select(pl.col("k").sum()).collect().item()
+    6
+    """
+    from polars.io.plugins import register_io_source
+
+    arrow_schema = cache.schema
+
+    def source(
+        with_columns: list[str] | None,
+        predicate: pl.Expr | None,
+        n_rows: int | None,
+        batch_size: int | None,
+    ) -> Iterator[pl.DataFrame]:
+        return _scan_batches(cache, arrow_schema, with_columns, predicate, n_rows, batch_size)
+
+    return register_io_source(
+        source,
+        schema=polars_schema(arrow_schema),
+        # The cache replays identical data, so equal scans may be shared.
+        is_pure=True,
+        explain_name="batchcorder",
+    )
+
+
+def register(
+    ctx: pl.SQLContext, name: str, cache: StreamCache | CastingStreamCache
+) -> pl.LazyFrame:
+    """Register ``cache`` as table ``name`` of a Polars ``SQLContext``.
+
+    Parameters
+    ----------
+    ctx : polars.SQLContext
+        The SQL context to register with.
+    name : str
+        The table name SQL statements use.
+    cache : StreamCache
+        The cache to read; nothing is read at registration.
+
+    Returns
+    -------
+    polars.LazyFrame
+        The frame registered, as :func:`scan` makes it.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> import pyarrow as pa
+    >>> from batchcorder import StreamCache
+    >>> cache = StreamCache(pa.table({"k": [1, 2, 3]}))
+    >>> ctx = pl.SQLContext()
+    >>> _ = register(ctx, "t", cache)
+    >>> ctx.execute("SELECT sum(k) AS s FROM t", eager=True)["s"].item()
+    6
+    """
+    frame = scan(cache)
+    ctx.register(name, frame)
+    return frame
+
+
+def _scan_batches(
+    cache: StreamCache | CastingStreamCache,
+    schema: pa.Schema,
+    with_columns: list[str] | None,
+    predicate: pl.Expr | None,
+    n_rows: int | None,
+    batch_size: int | None,
+) -> Iterator[pl.DataFrame]:
+    """The DataFrames of one scan: one new reader, narrowed, filtered, limited and split."""
+
+    columns = list(schema.names) if with_columns is None else list(with_columns)
+    predicate_columns = predicate.meta.root_names() if predicate is not None else []
+    remaining = n_rows
+    if remaining is not None and remaining <= 0:
+        return
+    # Closing the reader (also when Polars drops the generator early) lets a
+    # cache with max_readers release the batches it kept for this scan.
+    with cache.reader() as reader:
+        for batch in reader:
+            if predicate is not None:
+                narrowed = _filtered(batch, columns, predicate, predicate_columns)
+                if narrowed is None:
+                    continue
+            else:
+                narrowed = batch.select(columns)
+            if remaining is not None:
+                narrowed = narrowed.slice(0, remaining)
+                remaining -= narrowed.num_rows
+            for piece in _split(narrowed, batch_size):
+                yield _to_polars(piece)
+            if remaining is not None and remaining <= 0:
+                # Stop pulling: a LIMIT ingests no further upstream batch.
+                return
+
+
+def _filtered(
+    batch: pa.RecordBatch, columns: list[str], predicate: pl.Expr, predicate_columns: list[str]
+) -> pa.RecordBatch | None:
+    """``batch`` narrowed to ``columns`` and to the rows ``predicate`` keeps; None when it keeps none."""
+    import polars as pl
+
+    # Only the predicate's columns are converted to evaluate it; with none (a
+    # literal predicate) the whole batch is, so the result has the batch's height.
+    probe = batch.select(predicate_columns) if predicate_columns else batch
+    mask = _to_polars(probe).select(predicate.alias("mask")).to_series()
+    if mask.len() == 1 and batch.num_rows != 1:
+        mask = pl.repeat(mask.item(), batch.num_rows, eager=True, dtype=pl.Boolean)
+    kept = int(mask.sum())
+    if kept == 0:
+        return None
+    narrowed = batch.select(columns)
+    if kept == batch.num_rows:
+        return narrowed
+    return narrowed.filter(mask.to_arrow())
+
+
+def _split(batch: pa.RecordBatch, batch_size: int | None) -> Iterator[pa.RecordBatch]:
+    """Zero-copy slices of ``batch`` of at most ``batch_size`` rows (the whole batch without a hint)."""
+    if batch_size is None or batch_size <= 0 or batch.num_rows <= batch_size:
+        yield batch
+        return
+    for offset in range(0, batch.num_rows, batch_size):
+        yield batch.slice(offset, batch_size)
+
+
+def _to_polars(batch: pa.RecordBatch) -> pl.DataFrame:
+    """``batch`` as a DataFrame, zero-copy where Polars allows; a batch without columns keeps its height."""
+    import polars as pl
+
+    if batch.num_columns == 0:
+        # pl.from_arrow drops the row count of a column-less batch, which
+        # count(*) over an empty projection needs.
+        return pl.DataFrame().select(pl.repeat(None, batch.num_rows).alias("_")).drop("_")
+    frame = pl.from_arrow(batch, rechunk=False)
+    assert isinstance(frame, pl.DataFrame)  # a RecordBatch always converts to a DataFrame
+    return frame

@@ -1,0 +1,215 @@
+"""Polars over a StreamCache: ``scan`` (IO plugin LazyFrame) and ``register`` (SQLContext)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from decimal import Decimal
+
+import polars as pl
+import pyarrow as pa
+import pytest
+from polars.testing import assert_frame_equal
+
+from batchcorder import StreamCache
+from batchcorder.adapters import polars as bc_polars
+from batchcorder.adapters.polars import _scan_batches
+
+CUTOFF = pl.lit(dt.datetime(2024, 4, 1, tzinfo=dt.timezone.utc)).dt.convert_time_zone(
+    "Europe/Paris"
+)
+
+#: LazyFrame queries, each a function of the frame (twice for self-joins and unions).
+FRAME_QUERIES: dict[str, Callable[[pl.LazyFrame], pl.LazyFrame]] = {
+    "all": lambda lf: lf,
+    "filter_select": lambda lf: lf.filter((pl.col("i") < 0) & pl.col("s").is_not_null()).select(
+        "id", "s", "dec", "ts"
+    ),
+    "with_columns": lambda lf: lf.with_columns(
+        twice=pl.col("f") * 2, n=pl.col("l").list.len(), day=pl.col("ts").dt.date()
+    ).select("id", "twice", "n", "day"),
+    "typed_filters": lambda lf: lf.filter(
+        (pl.col("ts") < CUTOFF) | (pl.col("dec") > Decimal("5")) | pl.col("l").list.contains(3)
+    ),
+    "null_filter": lambda lf: lf.filter(pl.col("i").is_null() | pl.col("b").is_null()).select("id"),
+    "group_by": lambda lf: (
+        lf.group_by("s")
+        .agg(
+            pl.len(),
+            pl.col("i").count(),
+            pl.col("ts").min(),
+            pl.col("dec").sum(),
+            pl.col("l").list.len().max(),
+            pl.col("b").any(),
+        )
+        .sort("s", nulls_last=False)
+    ),
+    "self_join": lambda lf: (
+        lf.join(lf.select(pl.col("id") + 1, "s"), on="id").filter(pl.col("i") > 30).sort("id")
+    ),
+    "union": lambda lf: pl.concat(
+        [
+            lf.filter(pl.col("i") < -5).select("id"),
+            lf.filter(pl.col("s") == "s03").select("id"),
+            lf.filter(pl.col("ts") < CUTOFF).select("id"),
+        ]
+    ),
+    "head": lambda lf: lf.head(7),
+    "slice": lambda lf: lf.slice(300, 20),
+    "sort_tail": lambda lf: lf.sort("f", "id", nulls_last=True).tail(5),
+    "count": lambda lf: lf.select(pl.len()),
+    "filtered_count": lambda lf: lf.filter(pl.col("f") > 100).select(pl.len()),
+}
+
+SQL_QUERIES = [
+    "SELECT * FROM t",
+    "SELECT id, s, dec FROM t WHERE i < 0 AND s IS NOT NULL ORDER BY id",
+    "SELECT s, count(*) AS n, min(ts) AS first_ts, sum(dec) AS d FROM t GROUP BY s "
+    "ORDER BY s NULLS FIRST",
+    # self-join
+    "SELECT a.id, b.s FROM t a JOIN t b ON a.id = b.id + 1 WHERE a.i > 30 ORDER BY a.id",
+    # CTE referenced twice
+    "WITH c AS (SELECT id, f FROM t WHERE f > 100) "
+    "SELECT count(*) AS n, sum(x.f) AS total FROM c x JOIN c y ON x.id = y.id - 1",
+    # UNION of several filters
+    "SELECT id FROM t WHERE i < -5 UNION ALL SELECT id FROM t WHERE s = 's03' "
+    "UNION ALL SELECT id FROM t WHERE b ORDER BY id",
+    # two scalar subqueries
+    "SELECT (SELECT count(*) FROM t WHERE b) AS n, (SELECT max(dec) FROM t) AS top",
+    "SELECT * FROM t ORDER BY id LIMIT 5",
+]
+
+
+def test_frame_queries_match_a_table_and_recollect(
+    table: pa.Table, make_cache: Callable[..., StreamCache]
+) -> None:
+    cache = make_cache(table)
+    lazy = bc_polars.scan(cache)
+    reference = pl.from_arrow(table).lazy()
+    for name, query in FRAME_QUERIES.items():
+        frame = query(lazy)
+        expected = query(reference).collect()
+        # The same LazyFrame, collected twice: each collect replays the cache.
+        assert_frame_equal(frame.collect(), expected, check_row_order=name != "union")
+        assert_frame_equal(frame.collect(), expected, check_row_order=name != "union")
+
+
+def test_sql_queries_match_a_table(table: pa.Table, make_cache: Callable[..., StreamCache]) -> None:
+    cache = make_cache(table)
+    ctx = pl.SQLContext()
+    bc_polars.register(ctx, "t", cache)
+    reference = pl.SQLContext(t=pl.from_arrow(table).lazy())
+    for sql in SQL_QUERIES:
+        expected = reference.execute(sql, eager=True)
+        assert_frame_equal(ctx.execute(sql, eager=True), expected)
+        assert_frame_equal(ctx.execute(sql, eager=True), expected)
+
+
+def test_scan_reads_nothing_and_takes_one_reader_per_scan_node(
+    table: pa.Table, make_cache: Callable[..., StreamCache]
+) -> None:
+    cache = make_cache(table)
+    lazy = bc_polars.scan(cache)
+    ctx = pl.SQLContext()
+    bc_polars.register(ctx, "t", cache)
+    assert lazy.collect_schema() == pl.from_arrow(table).schema
+    assert cache.ingested_count == 0
+    assert cache.stats.readers_created == 0
+    readers = []
+    for query in [
+        lazy,
+        lazy.join(lazy, on="id"),
+        ctx.execute("SELECT a.id FROM t a JOIN t b ON a.id = b.id + 1", eager=False),
+    ]:
+        before = cache.stats.readers_created
+        query.collect()
+        readers.append(cache.stats.readers_created - before)
+    assert readers == [1, 2, 2]
+
+
+def test_head_stops_pulling_the_upstream(
+    counting_upstream: object, make_cache: Callable[..., StreamCache]
+) -> None:
+    cache = make_cache(counting_upstream)
+    assert bc_polars.scan(cache).head(5).collect().height == 5
+    assert cache.ingested_count == 1
+
+
+def test_scan_honours_projection_predicate_limit_and_batch_size(
+    table: pa.Table, make_cache: Callable[..., StreamCache]
+) -> None:
+    cache = make_cache(table)
+    frames = list(_scan_batches(cache, table.schema, ["s", "id"], pl.col("id") >= 100, 1000, 60))
+    assert [frame.columns for frame in frames] == [["s", "id"]] * len(frames)
+    assert max(frame.height for frame in frames) == 60
+    combined = pl.concat(frames)
+    assert combined["id"].to_list() == list(range(100, 1100))
+
+
+def test_numeric_columns_reach_polars_without_a_copy(
+    table: pa.Table, make_cache: Callable[..., StreamCache]
+) -> None:
+    cache = make_cache(table)
+    cache.ingest_all()
+    # In disk mode these are views of the cache file, as every later read is.
+    cached = list(cache.reader())
+    frames = list(_scan_batches(cache, table.schema, ["id", "f", "ts", "s"], None, None, None))
+    for batch, frame in zip(cached, frames, strict=True):
+        for name in ("id", "f", "ts"):
+            column = batch.column(name)
+            start = column.buffers()[1].address + column.offset * column.type.bit_width // 8
+            assert frame[name].to_arrow().buffers()[1].address == start, name
+
+
+def test_empty_cache_gives_an_empty_frame_with_the_schema(
+    table: pa.Table, make_cache: Callable[..., StreamCache]
+) -> None:
+    cache = make_cache(table.schema.empty_table())
+    lazy = bc_polars.scan(cache)
+    expected = pl.from_arrow(table.schema.empty_table())
+    assert_frame_equal(lazy.collect(), expected)
+    assert lazy.join(lazy, on="id").collect().height == 0
+    assert lazy.select(pl.len()).collect().item() == 0
+
+
+def test_upstream_failure_raises_from_collect(
+    failing: Callable[[], pa.RecordBatchReader],
+    upstream_message: str,
+    make_cache: Callable[..., StreamCache],
+) -> None:
+    cache = make_cache(failing())
+    lazy = bc_polars.scan(cache)
+    with pytest.raises(Exception, match=upstream_message):
+        lazy.collect()
+    with pytest.raises(Exception, match=upstream_message):
+        lazy.filter(pl.col("id") > 1000).collect()
+
+
+# -- pushdown, measured on the pages of the cache file --------------------------
+
+
+def test_one_column_query_reads_only_that_column(
+    wide_disk_cache: StreamCache, page_probe: object
+) -> None:
+    frame = bc_polars.scan(wide_disk_cache).select(pl.col("s2").n_unique()).collect()
+    assert frame.item() == 100_000
+    touched = page_probe.touched()  # type: ignore[attr-defined]
+    assert min(touched["s2"]) > 0.95
+    for name in ("key", "s1", "f1", "f2", "f3"):
+        assert max(touched[name]) == 0, name
+
+
+def test_filter_skips_what_it_excludes(wide_disk_cache: StreamCache, page_probe: object) -> None:
+    frame = (
+        bc_polars.scan(wide_disk_cache)
+        .filter(pl.col("key").is_between(50_000, 50_009))
+        .select("s2")
+        .collect()
+    )
+    assert frame.height == 10
+    touched = page_probe.touched()  # type: ignore[attr-defined]
+    assert min(touched["key"]) > 0.95
+    assert max(touched["s2"][:5] + touched["s2"][6:]) == 0
+    assert touched["s2"][5] < 0.05
+    for name in ("s1", "f1", "f2", "f3"):
+        assert max(touched[name]) == 0, name
