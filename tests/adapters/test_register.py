@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import datafusion
 import duckdb
@@ -18,7 +16,6 @@ import batchcorder
 from batchcorder import StreamCache
 
 ENGINES = ("duckdb", "polars", "datafusion")
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "engines.md"
 
 
 def test_duckdb_connection_gets_a_relation(
@@ -111,22 +108,3 @@ def test_registering_imports_only_the_targets_engine() -> None:
         "    pass"
     )
     assert imported_engines(code) == ["duckdb"]
-
-
-def python_blocks(markdown: str) -> list[str]:
-    """The ```python blocks of a markdown text, in order."""
-    return re.findall(r"^```python\n(.*?)^```", markdown, flags=re.DOTALL | re.MULTILINE)
-
-
-def test_engine_docs_run_in_order_in_one_namespace() -> None:
-    blocks = python_blocks(DOCS.read_text(encoding="utf-8"))
-    assert len(blocks) == 5
-    namespace: dict[str, object] = {"__name__": "engines_md"}
-    for block in blocks:
-        exec(compile(block, str(DOCS), "exec"), namespace)
-
-
-@pytest.mark.parametrize("index", range(5))
-def test_each_engine_docs_block_runs_on_its_own(index: int) -> None:
-    block = python_blocks(DOCS.read_text(encoding="utf-8"))[index]
-    exec(compile(block, str(DOCS), "exec"), {"__name__": "engines_md"})
