@@ -116,8 +116,12 @@ class StreamCache:
         else:
             store = MemoryStore()
         self._store = store
-        # Removes the cache file even if close() is never called.
-        self._finalizer = weakref.finalize(self, store.close)
+        try:
+            # Removes the cache file even if close() is never called.
+            self._finalizer = weakref.finalize(self, store.close)
+        except BaseException:
+            store.close()
+            raise
 
         self._cond = threading.Condition(threading.Lock())
         # State guarded by _cond. Invariants:

@@ -66,8 +66,19 @@ class DiskStore:
     ) -> None:
         self.file_path: Path | None
         self.file_path, fd = create_private_file(directory)
-        self._file = os.fdopen(fd, "r+b", buffering=0)
-        self._appender = open_appender(self._file, schema)
+        try:
+            self._file = os.fdopen(fd, "r+b", buffering=0)
+        except BaseException:
+            os.close(fd)
+            self.file_path.unlink(missing_ok=True)
+            raise
+        try:
+            self._appender = open_appender(self._file, schema)
+        except BaseException:
+            # Even an interrupt here must not leave the file behind.
+            self._file.close()
+            self.file_path.unlink(missing_ok=True)
+            raise
         self._memory_capacity = memory_capacity
         self._disk_capacity = disk_capacity
         self._write_on_insertion = write_policy == "on_insertion"

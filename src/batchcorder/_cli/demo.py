@@ -1,0 +1,270 @@
+"""``batchcorder demo``: one synthetic stream, one cache, three engines, several rounds.
+
+The upstream is a deterministic one-shot stream of event rows
+(:class:`~batchcorder._cli.synthetic.EventStream`) that counts the batches it
+hands out. The cache ingests it once; then DuckDB, Polars and DataFusion each
+answer the same questions over that one cache, round after round, and the
+demo prints each query's engine, time and rows, the answers, the cache's
+stats and how many batches the upstream produced: each exactly once.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+import pyarrow as pa
+
+from batchcorder._cli.caching import cache_session, format_stats
+from batchcorder._cli.engines import ENGINES, Engine, open_engine, run_statement
+from batchcorder._cli.errors import CLIError
+from batchcorder._cli.output import format_table
+from batchcorder._cli.query import ingest
+from batchcorder._cli.sizes import format_size
+from batchcorder._cli.sources import Source
+from batchcorder._cli.synthetic import EventStream
+
+__all__ = ["QUESTIONS", "Question", "demo"]
+
+
+@dataclass(frozen=True)
+class Question:
+    """One of the demo's questions: a short label and its SQL over table ``src``."""
+
+    label: str
+    sql: str
+
+
+#: What the demo asks every engine, in this order.
+QUESTIONS = (
+    Question(
+        "overview",
+        "SELECT count(*) AS events, count(DISTINCT user_id) AS users, "
+        "round(sum(amount), 2) AS revenue FROM src",
+    ),
+    Question(
+        "funnel",
+        "SELECT event_type, count(*) AS events FROM src GROUP BY event_type ORDER BY events DESC",
+    ),
+    Question(
+        "top countries",
+        "SELECT country, count(*) AS purchases, round(sum(amount), 2) AS revenue "
+        "FROM src WHERE event_type = 'purchase' "
+        "GROUP BY country ORDER BY revenue DESC LIMIT 5",
+    ),
+    Question(
+        "devices",
+        "SELECT device, count(*) AS events, round(avg(duration_ms), 1) AS avg_duration_ms "
+        "FROM src GROUP BY device ORDER BY device",
+    ),
+)
+
+#: Default disk-mode budgets of the demo.
+DEMO_DISK_CAPACITY = 4 * 1024**3
+DEMO_MEMORY_CAPACITY = 32 * 1024**2
+
+
+def demo(
+    rows: int = 2_000_000,
+    *,
+    batch_rows: int = 65_536,
+    rounds: int = 3,
+    seed: int = 42,
+    engines: Sequence[str] = ENGINES,
+    disk: str | None = None,
+    disk_capacity: int | None = None,
+    memory_capacity: int | None = None,
+    quiet: bool = False,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Run the demo and print its report to ``stdout``.
+
+    Parameters
+    ----------
+    rows : int, default 2,000,000
+        Rows of synthetic events.
+    batch_rows : int, default 65,536
+        Rows per upstream batch.
+    rounds : int, default 3
+        How many times every engine answers every question.
+    seed : int, default 42
+        Seed of the synthetic data.
+    engines : sequence of str, default all three
+        Engines to use; those not installed are skipped with a note.
+    disk : str, optional
+        Directory for the cache file: disk mode.
+    disk_capacity : int, optional
+        Disk mode: the cache file's budget, 4 GiB by default.
+    memory_capacity : int, optional
+        Disk mode: bytes kept in RAM, 32 MiB by default so that most batches
+        are read back from the file.
+    quiet : bool, default False
+        No progress bar.
+    stdout, stderr : text file, optional
+        Where the report and the progress bar go.
+
+    Returns
+    -------
+    int
+        0.
+
+    Raises
+    ------
+    CLIError
+        If no engine is available, or the options are bad.
+
+    Examples
+    --------
+    >>> import io
+    >>> out = io.StringIO()
+    >>> demo(1000, batch_rows=300, rounds=2, engines=["duckdb"], stdout=out)
+    0
+    >>> report = out.getvalue()
+    >>> "upstream batches produced: 4, each exactly once" in report
+    True
+    """
+    stdout = sys.stdout if stdout is None else stdout
+    stderr = sys.stderr if stderr is None else stderr
+    if rows < 1 or batch_rows < 1 or rounds < 1:
+        raise CLIError("--rows, --batch-rows and --rounds must be at least 1")
+    if disk is not None:
+        disk_capacity = DEMO_DISK_CAPACITY if disk_capacity is None else disk_capacity
+        memory_capacity = DEMO_MEMORY_CAPACITY if memory_capacity is None else memory_capacity
+    stream = EventStream(rows, batch_rows=batch_rows, seed=seed)
+    upstream = stream.reader()
+    write = stdout.write
+    with cache_session(upstream, disk, disk_capacity, memory_capacity) as cache:
+        mode = (
+            "memory mode"
+            if disk is None
+            else (
+                f"disk mode in {disk} (file budget {format_size(disk_capacity or 0)}, "
+                f"{format_size(memory_capacity or 0)} kept in RAM)"
+            )
+        )
+        write(
+            f"batchcorder demo: {rows:,} synthetic events, seed {seed}, "
+            f"in batches of {batch_rows:,} rows\n"
+            f"cache: {mode}\n"
+            f"upstream batches produced before the first read: {stream.batches_produced}\n"
+        )
+        source = Source(upstream, "the synthetic stream", "synthetic", total_rows=rows)
+        started = time.perf_counter()
+        ingest(cache, source, stderr, quiet=quiet)
+        stats = cache.stats
+        write(
+            f"ingested {stats.ingested_rows:,} rows in {stats.ingested_batches:,} batches "
+            f"({format_size(stats.ingested_bytes)}) in {time.perf_counter() - started:.2f} s; "
+            f"upstream batches produced: {stream.batches_produced}\n\n"
+        )
+        sessions = _open_engines(engines, cache, write)
+        try:
+            timings, answers = _ask(sessions, rounds)
+        finally:
+            for session in sessions:
+                session.close()
+        _report(sessions, rounds, timings, answers, write)
+        stats = cache.stats
+        write("\ncache stats:\n" + format_stats(stats) + "\n")
+        once = (
+            "each exactly once"
+            if stream.batches_produced == stats.ingested_batches
+            else (f"but the cache ingested {stats.ingested_batches}")
+        )
+        write(
+            f"upstream batches produced: {stream.batches_produced}, {once}; "
+            f"the cache served {stats.readers_created} readers to "
+            f"{len(sessions) * rounds * len(QUESTIONS)} queries\n"
+        )
+    return 0
+
+
+def _open_engines(names: Sequence[str], cache: Any, write: Any) -> list[Engine]:
+    sessions: list[Engine] = []
+    for name in names:
+        try:
+            sessions.append(open_engine(name, cache))
+        except CLIError as error:
+            write(f"skipping {name}: {error}\n")
+    if not sessions:
+        raise CLIError("no engine is available: pip install 'batchcorder[all]'")
+    return sessions
+
+
+def _ask(
+    sessions: list[Engine], rounds: int
+) -> tuple[dict[tuple[str, int], list[float]], dict[str, list[pa.Table]]]:
+    """Every round, every engine, every question: time it and keep the answer."""
+    timings: dict[tuple[str, int], list[float]] = {}
+    answers: dict[str, list[pa.Table]] = {}
+    for _ in range(rounds):
+        for session in sessions:
+
+            def run_round(session: Engine = session) -> None:
+                for number, question in enumerate(QUESTIONS, start=1):
+                    begun = time.perf_counter()
+                    table = run_statement(session, number, question.sql, _read_all)
+                    took = (time.perf_counter() - begun) * 1000
+                    timings.setdefault((session.name, number), []).append(took)
+                    assert table is not None
+                    answers.setdefault(session.name, []).append(table)
+
+            session.run(run_round)
+    return timings, answers
+
+
+def _read_all(reader: pa.RecordBatchReader) -> pa.Table:
+    return reader.read_all()
+
+
+def _report(
+    sessions: list[Engine],
+    rounds: int,
+    timings: dict[tuple[str, int], list[float]],
+    answers: dict[str, list[pa.Table]],
+    write: Any,
+) -> None:
+    for number, question in enumerate(QUESTIONS, start=1):
+        write(f"Q{number}  {question.label:<15}{question.sql}\n")
+    columns: dict[str, list[Any]] = {"engine": [], "query": [], "rows": []}
+    for round_number in range(1, rounds + 1):
+        columns[f"round {round_number} ms"] = []
+    for session in sessions:
+        for number in range(1, len(QUESTIONS) + 1):
+            columns["engine"].append(session.name)
+            columns["query"].append(f"Q{number}")
+            columns["rows"].append(answers[session.name][number - 1].num_rows)
+            for round_number, took in enumerate(timings[(session.name, number)], start=1):
+                columns[f"round {round_number} ms"].append(round(took, 1))
+    write("\n" + format_table(pa.table(columns), footer=False))
+
+    reference = sessions[0].name
+    agree = all(
+        _same(answers[reference][i], answers[session.name][i])
+        for session in sessions[1:]
+        for i in range(len(answers[reference]))
+    )
+    verdict = "every engine gave the same answers" if agree else "ENGINES DISAGREE"
+    write(f"\nanswers ({reference}, round 1; {verdict}):\n")
+    for number, question in enumerate(QUESTIONS, start=1):
+        write(f"\nQ{number} {question.label}\n")
+        write(format_table(answers[reference][number - 1], footer=False))
+
+
+def _same(left: pa.Table, right: pa.Table) -> bool:
+    """Whether two answers hold the same rows, by value, floats within 1e-9."""
+    if left.shape != right.shape:
+        return False
+    for row_left, row_right in zip(left.to_pylist(), right.to_pylist(), strict=True):
+        for a, b in zip(row_left.values(), row_right.values(), strict=True):
+            if isinstance(a, float) and isinstance(b, float):
+                if not math.isclose(a, b, rel_tol=1e-9):
+                    return False
+            elif a != b:
+                return False
+    return True

@@ -1,0 +1,91 @@
+"""A progress bar on standard error while the cache ingests its source."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TextIO
+
+from batchcorder._cli.sizes import format_size
+
+__all__ = ["ProgressCallback", "ingest_progress"]
+
+#: ``progress(ingested_batches, ingested_rows, ingested_bytes)``, as
+#: ``StreamCache.ingest_all`` calls it.
+ProgressCallback = Callable[[int, int, int], object]
+
+
+@contextmanager
+def ingest_progress(
+    stream: TextIO,
+    *,
+    enabled: bool = True,
+    total_rows: int | None = None,
+    delay: float = 0.5,
+) -> Iterator[ProgressCallback | None]:
+    """Yield a callback for ``StreamCache.ingest_all`` that draws a tqdm bar.
+
+    The bar counts rows (against ``total_rows`` when known) and shows the
+    batches and bytes ingested; it appears only once an ingest has run for
+    ``delay`` seconds and is erased when done. Nothing is drawn, and None is
+    yielded, when ``enabled`` is false, when ``stream`` is not a terminal, or
+    when tqdm is not installed.
+
+    Parameters
+    ----------
+    stream : text file
+        Where to draw, normally ``sys.stderr``.
+    enabled : bool, default True
+        False for ``--quiet``.
+    total_rows : int, optional
+        Rows in the whole source, if known.
+    delay : float, default 0.5
+        Seconds before the bar appears.
+
+    Yields
+    ------
+    callable or None
+        The callback to pass as ``progress``.
+
+    Examples
+    --------
+    >>> import io
+    >>> with ingest_progress(io.StringIO()) as progress:  # not a terminal
+    ...     print(progress)
+    None
+    """
+    if not enabled or not _is_terminal(stream):
+        yield None
+        return
+    try:
+        from tqdm import tqdm
+    except ImportError:  # the "cli" extra is not installed: no bar
+        yield None
+        return
+    bar = tqdm(
+        total=total_rows,
+        desc="ingesting",
+        unit=" rows",
+        unit_scale=True,
+        file=stream,
+        delay=delay,
+        leave=False,
+        dynamic_ncols=True,
+    )
+
+    def progress(batches: int, rows: int, nbytes: int) -> None:
+        bar.set_postfix_str(f"{batches:,} batches, {format_size(nbytes)}", refresh=False)
+        bar.update(rows - bar.n)
+
+    try:
+        yield progress
+    finally:
+        bar.close()
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:  # closed
+        return False

@@ -1,0 +1,207 @@
+"""``batchcorder query``: cache one source, then run SQL statements over it."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from typing import BinaryIO, TextIO
+
+import pyarrow as pa
+
+from batchcorder import DiskCapacityError, StreamCache
+from batchcorder._cli.caching import (
+    cache_session,
+    check_cache_options,
+    disk_full_message,
+    format_stats,
+)
+from batchcorder._cli.engines import open_engine, run_statement
+from batchcorder._cli.errors import CLIError, one_line
+from batchcorder._cli.output import ResultWriter
+from batchcorder._cli.progress import ingest_progress
+from batchcorder._cli.sources import Source, open_source
+
+__all__ = ["ingest", "query"]
+
+
+def query(
+    source: str,
+    statements: Sequence[str],
+    *,
+    engine: str = "duckdb",
+    fmt: str = "table",
+    disk: str | None = None,
+    disk_capacity: int | None = None,
+    memory_capacity: int | None = None,
+    max_rows: int = 100,
+    stats: bool = False,
+    quiet: bool = False,
+    stdin: BinaryIO | None = None,
+    stdout: BinaryIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Cache ``source``, register it as table ``src``, run ``statements`` in order.
+
+    The whole source is ingested first (with a progress bar on a terminal),
+    then each statement runs over the cache and its result is written to
+    ``stdout`` in ``fmt``; the source is read exactly once however many
+    statements there are. The cache, and in disk mode its file, is removed
+    on the way out, also on error or Ctrl-C.
+
+    Parameters
+    ----------
+    source : str
+        A Parquet, CSV/TSV or Arrow IPC file, or ``-`` for an Arrow IPC
+        stream on ``stdin``.
+    statements : sequence of str
+        SQL statements over table ``src``.
+    engine : {"duckdb", "polars", "datafusion"}, default "duckdb"
+        The engine running the statements.
+    fmt : {"table", "csv", "json", "arrow"}, default "table"
+        Output format; see :class:`~batchcorder._cli.output.ResultWriter`.
+    disk, disk_capacity, memory_capacity : optional
+        Disk mode: the cache file's directory and byte budget, and the bytes
+        kept in RAM.
+    max_rows : int, default 100
+        ``table`` format: rows shown per result (0: all).
+    stats : bool, default False
+        Write the ingest and statement timings and the cache's stats to
+        ``stderr`` at the end.
+    quiet : bool, default False
+        No progress bar, no warnings.
+    stdin, stdout, stderr : optional
+        Streams to use instead of the process's (binary, binary, text).
+
+    Returns
+    -------
+    int
+        0.
+
+    Raises
+    ------
+    CLIError
+        For bad input: an unreadable source, a failing statement, ...
+
+    Examples
+    --------
+    >>> import io
+    >>> import pyarrow as pa
+    >>> table = pa.table({"x": [1, 2, 3]})
+    >>> data = io.BytesIO()
+    >>> with pa.ipc.new_stream(data, table.schema) as writer:
+    ...     writer.write_table(table)
+    >>> out = io.BytesIO()
+    >>> query("-", ["SELECT sum(x) AS s FROM src", "SELECT max(x) AS m FROM src"],
+    ...       fmt="csv", stdin=io.BytesIO(data.getvalue()), stdout=out)
+    0
+    >>> print(out.getvalue().decode(), end="")
+    "s"
+    6
+    <BLANKLINE>
+    "m"
+    3
+    """
+    stdout = sys.stdout.buffer if stdout is None else stdout
+    stderr = sys.stderr if stderr is None else stderr
+    for warning in check_cache_options(disk, disk_capacity, memory_capacity):
+        if not quiet:
+            stderr.write(f"batchcorder: warning: {warning}\n")
+    if fmt == "arrow" and _is_terminal(stdout):
+        raise CLIError(
+            "--format arrow writes binary data: redirect standard output to a file or a pipe"
+        )
+    opened = open_source(source, stdin)
+    try:
+        with cache_session(opened.reader, disk, disk_capacity, memory_capacity) as cache:
+            started = time.perf_counter()
+            ingest(cache, opened, stderr, quiet=quiet)
+            report = [_ingest_line(cache, time.perf_counter() - started)]
+            session = open_engine(engine, cache)
+            try:
+                writer = ResultWriter(fmt, stdout, max_rows=max_rows)
+
+                def run_all() -> None:
+                    for number, sql in enumerate(statements, start=1):
+                        begun = time.perf_counter()
+                        rows = run_statement(session, number, sql, writer.write)
+                        took = (time.perf_counter() - begun) * 1000
+                        shown = "no result" if rows is None else _plural(rows, "row")
+                        report.append(f"statement {number}: {shown}, {took:.1f} ms")
+
+                session.run(run_all)
+            finally:
+                session.close()
+            if stats:
+                report.append(f"cache stats ({engine}):")
+                stderr.write("\n".join(report) + "\n" + format_stats(cache.stats))
+                stderr.flush()
+    finally:
+        opened.close()
+    return 0
+
+
+def ingest(cache: StreamCache, source: Source, stderr: TextIO, quiet: bool = False) -> int:
+    """Pull the whole source into ``cache``, drawing a progress bar on ``stderr``.
+
+    Parameters
+    ----------
+    cache : StreamCache
+        The cache over ``source.reader``.
+    source : Source
+        The opened source, for its size and its name in messages.
+    stderr : text file
+        Where the bar goes, if it is a terminal.
+    quiet : bool, default False
+        No bar.
+
+    Returns
+    -------
+    int
+        The number of batches.
+
+    Raises
+    ------
+    CLIError
+        If the source turns out unreadable half-way, or the cache file
+        outgrows ``--disk-capacity``.
+
+    Examples
+    --------
+    >>> import io
+    >>> import pyarrow as pa
+    >>> from batchcorder._cli.sources import Source
+    >>> reader = pa.table({"x": [1, 2]}).to_reader()
+    >>> ingest(StreamCache(reader), Source(reader, "'x.arrow'", "arrow-file"), io.StringIO())
+    1
+    """
+    with ingest_progress(stderr, enabled=not quiet, total_rows=source.total_rows) as progress:
+        try:
+            return cache.ingest_all(progress=progress)
+        except DiskCapacityError as error:
+            raise CLIError(disk_full_message(error)) from error
+        except (pa.ArrowException, OSError, ValueError) as error:
+            raise CLIError(f"cannot read {source.label}: {one_line(error)}") from error
+
+
+def _ingest_line(cache: StreamCache, seconds: float) -> str:
+    stats = cache.stats
+    return (
+        f"ingest: {_plural(stats.ingested_rows, 'row')} in "
+        f"{_plural(stats.ingested_batches, 'batch')}, {seconds * 1000:.1f} ms"
+    )
+
+
+def _plural(count: int, noun: str) -> str:
+    """``1 row``, ``2 rows``, ``3 batches``."""
+    if count == 1:
+        return f"1 {noun}"
+    return f"{count:,} {noun}{'es' if noun.endswith('ch') else 's'}"
+
+
+def _is_terminal(stream: object) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:
+        return False

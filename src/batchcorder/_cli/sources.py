@@ -1,0 +1,259 @@
+"""Open the SOURCE argument as a streaming ``pyarrow.RecordBatchReader``.
+
+Every source streams: nothing is read before the cache asks for a batch, so
+a Parquet file, a CSV file, an Arrow IPC file or stream, or standard input is
+pulled batch by batch, exactly once.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from batchcorder._cli.errors import CLIError, one_line
+
+__all__ = ["STDIN", "Source", "detect_kind", "open_source"]
+
+#: The SOURCE that means an Arrow IPC stream on standard input.
+STDIN = "-"
+
+_PARQUET_MAGIC = b"PAR1"
+_IPC_FILE_MAGIC = b"ARROW1"
+_IPC_STREAM_MAGIC = b"\xff\xff\xff\xff"
+_COMPRESSIONS = (".gz", ".bz2", ".zst", ".lz4")
+_CSV_SUFFIXES = {".csv": ",", ".tsv": "\t"}
+_PARQUET_BATCH_ROWS = 65_536
+
+
+@dataclass
+class Source:
+    """An opened SOURCE.
+
+    Attributes
+    ----------
+    reader : pyarrow.RecordBatchReader
+        The stream, not yet read.
+    label : str
+        How messages name it: the path as given, quoted, or ``standard input``.
+    kind : str
+        ``parquet``, ``csv``, ``arrow-file`` or ``arrow-stream``.
+    total_rows : int or None
+        Rows in the whole source when known up front (Parquet), for the
+        progress bar.
+    """
+
+    reader: pa.RecordBatchReader
+    label: str
+    kind: str
+    total_rows: int | None = None
+    _closers: list[Callable[[], object]] = field(default_factory=list, repr=False)
+
+    def close(self) -> None:
+        """Close the reader and any file behind it. Idempotent."""
+        while self._closers:
+            self._closers.pop()()
+
+
+def detect_kind(head: bytes, name: str) -> str | None:
+    """Tell a source's kind from its first bytes, then from its file name.
+
+    Parameters
+    ----------
+    head : bytes
+        The first bytes of the data (at least 6 when the file has them).
+    name : str
+        The file name; only its suffixes are looked at.
+
+    Returns
+    -------
+    str or None
+        ``parquet``, ``arrow-file``, ``arrow-stream``, ``csv`` or ``tsv``;
+        None if neither the bytes nor the name tell.
+
+    Examples
+    --------
+    >>> detect_kind(b"PAR1\\x15\\x04", "data.bin")
+    'parquet'
+    >>> detect_kind(b"ARROW1\\x00\\x00", "x")
+    'arrow-file'
+    >>> detect_kind(b"\\xff\\xff\\xff\\xff\\x10\\x01", "x")
+    'arrow-stream'
+    >>> detect_kind(b"id,name", "events.csv.gz")
+    'csv'
+    >>> detect_kind(b"hello", "notes.txt") is None
+    True
+    """
+    if head.startswith(_PARQUET_MAGIC):
+        return "parquet"
+    if head.startswith(_IPC_FILE_MAGIC):
+        return "arrow-file"
+    if head.startswith(_IPC_STREAM_MAGIC):
+        return "arrow-stream"
+    suffixes = [suffix.lower() for suffix in Path(name).suffixes]
+    if suffixes and suffixes[-1] in _COMPRESSIONS:
+        suffixes.pop()
+    if suffixes and suffixes[-1] in _CSV_SUFFIXES:
+        return suffixes[-1][1:]
+    return None
+
+
+def open_source(spec: str, stdin: BinaryIO | None = None) -> Source:
+    """Open SOURCE as a stream: a Parquet, CSV/TSV or Arrow IPC file, or ``-``.
+
+    The kind comes from the file's magic bytes (Parquet, Arrow IPC file,
+    Arrow IPC stream), else from its name (``.csv``, ``.tsv``, optionally
+    compressed: ``.csv.gz``, ...). ``-`` reads an Arrow IPC stream from
+    ``stdin``.
+
+    Parameters
+    ----------
+    spec : str
+        A path, or ``-``.
+    stdin : binary file, optional
+        Where ``-`` reads from; ``sys.stdin.buffer`` by default.
+
+    Returns
+    -------
+    Source
+        The opened stream; close it when done.
+
+    Raises
+    ------
+    CLIError
+        If the file cannot be read or its kind cannot be told.
+
+    Examples
+    --------
+    >>> import io
+    >>> import pyarrow as pa
+    >>> table = pa.table({"x": [1, 2, 3]})
+    >>> data = io.BytesIO()
+    >>> with pa.ipc.new_stream(data, table.schema) as writer:
+    ...     writer.write_table(table)
+    >>> source = open_source("-", io.BytesIO(data.getvalue()))
+    >>> source.kind, source.reader.read_all().num_rows
+    ('arrow-stream', 3)
+    >>> open_source("no/such/file.parquet")
+    Traceback (most recent call last):
+    ...
+    batchcorder._cli.errors.CLIError: cannot read 'no/such/file.parquet': No such file or directory
+    """
+    if spec == STDIN:
+        return _open_stdin(stdin)
+    path = Path(spec)
+    try:
+        with path.open("rb") as file:
+            head = file.read(8)
+    except OSError as error:
+        raise CLIError(f"cannot read {spec!r}: {_reason(error)}") from error
+    kind = detect_kind(head, path.name)
+    if kind is None:
+        what = "it is empty" if not head else "expected Parquet, Arrow IPC, .csv or .tsv"
+        raise CLIError(f"unknown file type: {spec!r} ({what})")
+    try:
+        return _OPENERS[kind](path, repr(spec))
+    except (OSError, pa.ArrowException) as error:
+        raise CLIError(f"cannot read {spec!r} as {kind}: {one_line(error)}") from error
+
+
+def _reason(error: OSError) -> str:
+    if error.errno == errno.EISDIR:
+        return "it is a directory"
+    return error.strerror or one_line(error)
+
+
+def _open_stdin(stdin: BinaryIO | None) -> Source:
+    if stdin is None:
+        import sys
+
+        stdin = sys.stdin.buffer
+    if stdin.isatty():
+        raise CLIError(
+            "standard input is a terminal: pipe an Arrow IPC stream into it, "
+            "or give a file as SOURCE"
+        )
+    peek = getattr(stdin, "peek", None)
+    head = peek(8)[:8] if peek is not None else b""
+    if head.startswith((_PARQUET_MAGIC, _IPC_FILE_MAGIC)):
+        kind = "a Parquet file" if head.startswith(_PARQUET_MAGIC) else "an Arrow IPC file"
+        raise CLIError(
+            f"standard input holds {kind}, not an Arrow IPC stream: give its path as SOURCE"
+        )
+    try:
+        reader = pa.ipc.open_stream(stdin)
+    except pa.ArrowException as error:
+        message = one_line(error)
+        if "null or length 0" in message:
+            message = "the input is empty"
+        raise CLIError(f"standard input is not an Arrow IPC stream: {message}") from error
+    return Source(reader, "standard input", "arrow-stream", _closers=[reader.close])
+
+
+def _open_parquet(path: Path, label: str) -> Source:
+    parquet = pq.ParquetFile(path)
+    batches = parquet.iter_batches(batch_size=_PARQUET_BATCH_ROWS)
+    reader = pa.RecordBatchReader.from_batches(parquet.schema_arrow, batches)
+    return Source(
+        reader,
+        label,
+        "parquet",
+        total_rows=parquet.metadata.num_rows,
+        _closers=[parquet.close, reader.close],
+    )
+
+
+def _open_ipc_file(path: Path, label: str) -> Source:
+    mapped = pa.memory_map(os.fspath(path))
+    try:
+        ipc = pa.ipc.open_file(mapped)
+    except BaseException:
+        mapped.close()
+        raise
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for index in range(ipc.num_record_batches):
+            yield ipc.get_batch(index)
+
+    reader = pa.RecordBatchReader.from_batches(ipc.schema, batches())
+    return Source(reader, label, "arrow-file", _closers=[mapped.close, reader.close])
+
+
+def _open_ipc_stream(path: Path, label: str) -> Source:
+    file = pa.OSFile(os.fspath(path))
+    try:
+        reader = pa.ipc.open_stream(file)
+    except BaseException:
+        file.close()
+        raise
+    return Source(reader, label, "arrow-stream", _closers=[file.close, reader.close])
+
+
+def _open_csv(path: Path, label: str, delimiter: str = ",") -> Source:
+    stream = pa.input_stream(os.fspath(path), compression="detect")
+    try:
+        reader = pa_csv.open_csv(stream, parse_options=pa_csv.ParseOptions(delimiter=delimiter))
+    except BaseException:
+        stream.close()
+        raise
+    return Source(reader, label, "csv", _closers=[stream.close, reader.close])
+
+
+def _open_tsv(path: Path, label: str) -> Source:
+    return _open_csv(path, label, delimiter="\t")
+
+
+_OPENERS: dict[str, Callable[[Path, str], Source]] = {
+    "parquet": _open_parquet,
+    "arrow-file": _open_ipc_file,
+    "arrow-stream": _open_ipc_stream,
+    "csv": _open_csv,
+    "tsv": _open_tsv,
+}
