@@ -25,9 +25,11 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = "Scripts" if os.name == "nt" else "bin"
 
 
-def run(*command: str | Path, cwd: Path = ROOT) -> None:
+def run(*command: str | Path, env: dict[str, str] | None = None) -> None:
     print("+", " ".join(map(str, command)), flush=True)
-    subprocess.run([str(part) for part in command], cwd=cwd, check=True)
+    subprocess.run(
+        [str(part) for part in command], cwd=ROOT, env={**os.environ, **(env or {})}, check=True
+    )
 
 
 def environment(directory: Path, extras: str, pyarrow: str | None, wheel: bool) -> Path:
@@ -64,9 +66,14 @@ def main() -> int:
     if args.task == "demo":
         run(args.venv.resolve() / BIN / "batchcorder", "demo", *rest)
     elif args.task == "test":
-        # Run from a scratch directory for wheel installs so the checkout's
-        # src/ cannot shadow the installed package.
-        run(python, "-m", "pytest", *rest)
+        # The packaging tests check which install the suite imported.
+        run(
+            python,
+            "-m",
+            "pytest",
+            *rest,
+            env={"BATCHCORDER_EXPECT_INSTALL": "wheel" if args.wheel else "editable"},
+        )
     elif args.task == "lint":
         run(python, "-m", "ruff", "check", ".")
         run(python, "-m", "ruff", "format", "--check", ".")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from importlib import resources
+from pathlib import Path
+
+import pytest
 
 import batchcorder
 
@@ -25,6 +29,16 @@ def test_adapters_are_part_of_the_installed_package() -> None:
     assert batchcorder.adapters.__name__ == "batchcorder.adapters"
     names = {entry.name for entry in resources.files("batchcorder.adapters").iterdir()}
     assert {"duckdb.py", "polars.py", "datafusion.py"} <= names
+
+
+@pytest.mark.skipif(
+    os.environ.get("BATCHCORDER_EXPECT_INSTALL") != "wheel", reason="only for a wheel install"
+)
+def test_suite_runs_against_the_installed_wheel() -> None:
+    import batchcorder.adapters.duckdb
+
+    for module in (batchcorder, batchcorder.adapters.duckdb):
+        assert "site-packages" in Path(module.__file__ or "").parts, module.__file__
 
 
 def test_importing_batchcorder_imports_no_engine() -> None:
