@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
 
     import polars as pl
 
@@ -156,6 +156,36 @@ def register(
     return frame
 
 
+#: Filter in Arrow when fewer than 1 row in this many passes, else in Polars.
+_ARROW_FILTER_BELOW = 8
+#: Batches are converted to Polars in groups of about this many rows: each
+#: conversion has a fixed cost, and small batches would pay it many times.
+_CONVERT_ROWS = 1 << 19
+
+
+def _grouped(
+    batches: Iterable[pa.RecordBatch], schema: pa.Schema, lazy: bool
+) -> Iterator[pa.RecordBatch | pa.Table]:
+    """``batches`` joined (zero-copy) into tables of about ``_CONVERT_ROWS`` rows.
+
+    With ``lazy`` (a row limit), each batch goes alone, so the scan never
+    pulls a batch it might not need.
+    """
+    if lazy:
+        yield from batches
+        return
+    group: list[pa.RecordBatch] = []
+    rows = 0
+    for batch in batches:
+        group.append(batch)
+        rows += batch.num_rows
+        if rows >= _CONVERT_ROWS:
+            yield pa.Table.from_batches(group, schema=schema)
+            group, rows = [], 0
+    if group:
+        yield pa.Table.from_batches(group, schema=schema)
+
+
 def _scan_batches(
     cache: StreamCache | CastingStreamCache,
     schema: pa.Schema,
@@ -174,26 +204,28 @@ def _scan_batches(
     # Closing the reader (also when Polars drops the generator early) lets a
     # cache with max_readers release the batches it kept for this scan.
     with cache.reader() as reader:
-        for batch in reader:
+        for batch in _grouped(reader, schema, lazy=remaining is not None):
             if predicate is not None:
-                narrowed = _filtered(batch, columns, predicate, predicate_columns)
-                if narrowed is None:
+                frame = _filtered(batch, columns, predicate, predicate_columns)
+                if frame is None:
                     continue
             else:
-                narrowed = batch.select(columns)
+                frame = _to_polars(batch.select(columns))
             if remaining is not None:
-                narrowed = narrowed.slice(0, remaining)
-                remaining -= narrowed.num_rows
-            for piece in _split(narrowed, batch_size):
-                yield _to_polars(piece)
+                frame = frame.head(remaining)
+                remaining -= frame.height
+            yield from _split(frame, batch_size)
             if remaining is not None and remaining <= 0:
                 # Stop pulling: a LIMIT ingests no further upstream batch.
                 return
 
 
 def _filtered(
-    batch: pa.RecordBatch, columns: list[str], predicate: pl.Expr, predicate_columns: list[str]
-) -> pa.RecordBatch | None:
+    batch: pa.RecordBatch | pa.Table,
+    columns: list[str],
+    predicate: pl.Expr,
+    predicate_columns: list[str],
+) -> pl.DataFrame | None:
     """``batch`` narrowed to ``columns`` and to the rows ``predicate`` keeps; None when it keeps none."""
     import polars as pl
 
@@ -208,20 +240,25 @@ def _filtered(
         return None
     narrowed = batch.select(columns)
     if kept == batch.num_rows:
-        return narrowed
-    return narrowed.filter(mask.to_arrow())
+        return _to_polars(narrowed)
+    if kept * _ARROW_FILTER_BELOW < batch.num_rows or not columns:
+        # Few rows pass: copying just those in Arrow beats converting whole
+        # columns (strings are copied into Polars' own layout).
+        return _to_polars(narrowed.filter(mask.to_arrow()))
+    # Many rows pass: Polars filters its zero-copy columns faster than Arrow.
+    return _to_polars(narrowed).filter(mask)
 
 
-def _split(batch: pa.RecordBatch, batch_size: int | None) -> Iterator[pa.RecordBatch]:
-    """Zero-copy slices of ``batch`` of at most ``batch_size`` rows (the whole batch without a hint)."""
-    if batch_size is None or batch_size <= 0 or batch.num_rows <= batch_size:
-        yield batch
+def _split(frame: pl.DataFrame, batch_size: int | None) -> Iterator[pl.DataFrame]:
+    """Zero-copy slices of ``frame`` of at most ``batch_size`` rows (the whole frame without a hint)."""
+    if batch_size is None or batch_size <= 0 or frame.height <= batch_size:
+        yield frame
         return
-    for offset in range(0, batch.num_rows, batch_size):
-        yield batch.slice(offset, batch_size)
+    for offset in range(0, frame.height, batch_size):
+        yield frame.slice(offset, batch_size)
 
 
-def _to_polars(batch: pa.RecordBatch) -> pl.DataFrame:
+def _to_polars(batch: pa.RecordBatch | pa.Table) -> pl.DataFrame:
     """``batch`` as a DataFrame, zero-copy where Polars allows; a batch without columns keeps its height."""
     import polars as pl
 

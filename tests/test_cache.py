@@ -326,3 +326,29 @@ def test_python_upstream_exception_propagates_unchanged(make_cache: MakeCache) -
         assert next(reader).num_rows == 5
         with pytest.raises(Exception, match="network went away"):
             next(reader)
+
+
+def test_export_of_a_fully_ingested_cache_resumes_at_the_reader_position(
+    make_cache: MakeCache,
+) -> None:
+    batches = make_batches(6)
+    cache = make_cache(CountingSource(batches))
+    cache.ingest_all()
+    reader = cache.reader()
+    next(reader), next(reader)
+    assert_same_batches(collect(reader), batches[2:])
+    assert reader.closed
+    assert_same_batches(collect(cache), batches)
+    assert cache.stats.readers_created == 2
+
+
+def test_export_streams_lazily_while_batches_can_be_evicted(make_cache: MakeCache) -> None:
+    batches = make_batches(6)
+    cache = make_cache(CountingSource(batches), max_readers=2)
+    cache.ingest_all()
+    first, second = cache.reader(), cache.reader()
+    exported = pa.RecordBatchReader.from_stream(first)
+    assert_same_batches([exported.read_next_batch() for _ in range(3)], batches[:3])
+    assert_same_batches([next(second) for _ in range(3)], batches[:3])
+    assert cache.stats.evicted_batches == 3
+    assert_same_batches(list(exported), batches[3:])

@@ -369,6 +369,17 @@ class StreamCache:
             return self._ingest(position, upstream)
         return self._stored(position) if load else None
 
+    def _all_cached_from(self, position: int) -> list[pa.RecordBatch] | None:
+        """Batches ``position`` to the end, if the upstream is exhausted and no
+        batch can be evicted; otherwise None (the caller streams lazily)."""
+        if self._max_readers is not None or not self._exhausted or self._closed:
+            return None
+        get = self._store.get
+        try:
+            return [get(index) for index in range(position, self._frontier)]
+        except (KeyError, IndexError):
+            return None  # closed meanwhile: the lazy path reports it
+
     def _stored(self, position: int) -> pa.RecordBatch:
         try:
             return self._store.get(position)

@@ -109,6 +109,13 @@ class StreamCacheReader:
                 "export; create a new one with StreamCache.reader()"
             )
         self._consumed = True
+        remaining = self._cache._all_cached_from(self._position)
+        if remaining is not None:
+            # Everything is cached and nothing will be evicted: hand the
+            # consumer a C++ reader, which needs no Python (nor the GIL) per batch.
+            self._position += len(remaining)
+            self.close()
+            return pa.Table.from_batches(remaining, schema=self.schema).to_reader()
         # iter(callable, sentinel) ends when _advance raises StopIteration.
         return pa.RecordBatchReader.from_batches(self.schema, iter(self._advance, None))
 

@@ -90,6 +90,10 @@ class DiskStore:
         self._hot_ledger = BufferLedger()
         self._spilling: dict[int, pa.RecordBatch] = {}
         self._locations: list[tuple[int, int] | None] = []
+        # Once the file is finished it is mapped for good, so a cold batch is
+        # decoded once and kept: a view of the map, file pages and no RAM.
+        self._decoded: dict[int, pa.RecordBatch] = {}
+        self._finished = False
         self._written_count = 0
         self._mapped: pa.Buffer | None = None
         self._mapped_size = 0
@@ -141,8 +145,12 @@ class DiskStore:
             self._written_count += 1
 
     def finish(self) -> None:
-        if not self._closed:
-            self._appender.finish()
+        if self._closed:
+            return
+        self._appender.finish()
+        with self._lock:
+            self._finished = True
+            self._remap()
 
     # -- reading (any thread) ----------------------------------------------
 
@@ -151,6 +159,8 @@ class DiskStore:
             batch = self._hot.get(index)
             if batch is None:
                 batch = self._spilling.get(index)
+            if batch is None:
+                batch = self._decoded.get(index)
             if batch is not None:
                 return batch
             location = self._locations[index] if index < len(self._locations) else None
@@ -160,8 +170,14 @@ class DiskStore:
             if offset + length > self._mapped_size:
                 self._remap()
             mapped = self._mapped
+            keep = self._finished
         # Decoding (and the page faults it may cause) happens outside the lock.
-        return self._appender.read(mapped, offset, length)
+        batch = self._appender.read(mapped, offset, length)
+        if keep:
+            with self._lock:
+                if not self._closed and self._locations[index] is not None:
+                    batch = self._decoded.setdefault(index, batch)
+        return batch
 
     def _remap(self) -> None:
         # A new map covers the file as written so far; batches decoded from an
@@ -176,6 +192,7 @@ class DiskStore:
             if batch is not None:
                 self._hot_ledger.remove(batch)
             self._spilling.pop(index, None)
+            self._decoded.pop(index, None)
             if index < len(self._locations):
                 # Frees the index entry; the bytes stay in the append-only file.
                 self._locations[index] = None
@@ -187,6 +204,7 @@ class DiskStore:
             self._closed = True
             self._hot.clear()
             self._spilling.clear()
+            self._decoded.clear()
             self._hot_ledger = BufferLedger()
             self._locations = []
             self._mapped = None
