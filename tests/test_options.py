@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -62,3 +63,7 @@ def test_missing_disk_path_is_created(tmp_path: Path) -> None:
     with StreamCache(TABLE, disk_path=str(nested), disk_capacity=1 << 20) as cache:
         assert pa.table(cache).equals(TABLE)
         assert nested.is_dir()
+        assert stat.S_IMODE(nested.stat().st_mode) == 0o700
+    # What the cache created, it removes; what was there before, it leaves.
+    assert not (tmp_path / "a").exists()
+    assert tmp_path.is_dir()

@@ -18,7 +18,11 @@ from pathlib import Path
 import pyarrow as pa
 
 from batchcorder._buffers import BufferLedger
-from batchcorder._storage.files import create_private_file
+from batchcorder._storage.files import (
+    create_private_file,
+    ensure_directory,
+    remove_created_directories,
+)
 from batchcorder._storage.ipc import open_appender
 from batchcorder.errors import DiskCapacityError
 
@@ -65,12 +69,15 @@ class DiskStore:
         write_policy: str,
     ) -> None:
         self.file_path: Path | None
+        # Directories made for the cache go with it on close().
+        self._created_directories = ensure_directory(directory)
         self.file_path, fd = create_private_file(directory)
         try:
             self._file = os.fdopen(fd, "r+b", buffering=0)
         except BaseException:
             os.close(fd)
             self.file_path.unlink(missing_ok=True)
+            remove_created_directories(self._created_directories)
             raise
         try:
             self._appender = open_appender(self._file, schema)
@@ -78,6 +85,7 @@ class DiskStore:
             # Even an interrupt here must not leave the file behind.
             self._file.close()
             self.file_path.unlink(missing_ok=True)
+            remove_created_directories(self._created_directories)
             raise
         self._memory_capacity = memory_capacity
         self._disk_capacity = disk_capacity
@@ -212,6 +220,7 @@ class DiskStore:
         self._file.close()
         if self.file_path is not None:
             self.file_path.unlink(missing_ok=True)
+        remove_created_directories(self._created_directories)
 
     # -- accounting --------------------------------------------------------
 
