@@ -263,6 +263,25 @@ class PageProbe:
 
 
 @pytest.fixture
+def fresh_disk_cache(table: pa.Table, tmp_path: Path) -> Iterator[StreamCache]:
+    """A disk-mode cache (1-byte hot layer) over batches the upstream allocates
+    and drops: anything that still holds them after ingestion made a copy."""
+
+    def fresh_batches() -> Iterator[pa.RecordBatch]:
+        for batch in table.to_batches(max_chunksize=256):
+            yield pa.RecordBatch.from_pylist(batch.to_pylist(), schema=table.schema)
+
+    cache = StreamCache(
+        pa.RecordBatchReader.from_batches(table.schema, fresh_batches()),
+        disk_path=tmp_path / "fresh",
+        disk_capacity=1 << 30,
+        memory_capacity=1,
+    )
+    yield cache
+    cache.close()
+
+
+@pytest.fixture
 def wide_disk_cache(tmp_path: Path) -> Iterator[StreamCache]:
     """A fully ingested disk-mode cache of ``wide_table()`` in 10 batches, with a 1-byte hot layer."""
     cache = StreamCache(

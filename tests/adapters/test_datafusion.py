@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import datafusion
@@ -107,25 +107,16 @@ def test_upstream_failure_raises_from_register(
     assert not ctx.table_exist("t")
 
 
-def test_disk_mode_registration_pins_no_memory(table: pa.Table, tmp_path: Any) -> None:
-    def fresh_batches() -> Iterator[pa.RecordBatch]:
-        # Batches the upstream allocates and drops: only a copy would keep them.
-        for batch in table.to_batches(max_chunksize=256):
-            yield pa.RecordBatch.from_pylist(batch.to_pylist(), schema=table.schema)
-
-    cache = StreamCache(
-        pa.RecordBatchReader.from_batches(table.schema, fresh_batches()),
-        disk_path=tmp_path,
-        disk_capacity=1 << 30,
-        memory_capacity=1,
-    )
+def test_disk_mode_registration_pins_no_memory(
+    table: pa.Table, fresh_disk_cache: StreamCache
+) -> None:
+    cache = fresh_disk_cache
     before = pa.total_allocated_bytes()
     ctx = datafusion.SessionContext()
     bc_datafusion.register(ctx, "t", cache)
     assert rows(ctx, "SELECT count(*) AS n FROM t") == [{"n": table.num_rows}]
     # Pinning the upstream batches would hold all of table.nbytes.
     assert pa.total_allocated_bytes() - before < table.nbytes // 2
-    cache.close()
 
 
 # -- pushdown, measured on the pages of the cache file --------------------------
