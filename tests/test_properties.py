@@ -70,3 +70,42 @@ def test_any_interleaving_replays_the_source(
         assert source.pulled == batch_count
         cache.close()
         assert list(Path(directory).rglob("*.arrow")) == []
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    mode=st.sampled_from(MODES),
+    batch_count=st.integers(0, 10),
+    max_readers=st.integers(1, 4),
+    steps=st.lists(st.tuples(st.integers(0, 3), st.integers(1, 3)), max_size=25),
+)
+def test_max_readers_never_loses_a_promised_batch(
+    mode: str, batch_count: int, max_readers: int, steps: list[tuple[int, int]]
+) -> None:
+    batches = make_batches(batch_count, rows=2)
+    schema = make_batches(1)[0].schema
+    with tempfile.TemporaryDirectory() as directory:
+        cache = StreamCache(
+            CountingSource(batches, schema=schema),
+            max_readers=max_readers,
+            **mode_kwargs(mode, Path(directory)),
+        )
+        readers = [cache.reader() for _ in range(max_readers)]
+        seen: list[list[pa.RecordBatch]] = [[] for _ in readers]
+        for slot, count in steps:
+            index = slot % max_readers
+            for _ in range(count):
+                batch = next(readers[index], None)
+                if batch is None:
+                    break
+                seen[index].append(batch)
+            # Exactly the batches behind the slowest reader are gone.
+            slowest = min(len(got) for got in seen)
+            assert cache.stats.evicted_batches == slowest
+            assert cache.stats.memory_batches <= cache.ingested_count - slowest
+        for index, reader in enumerate(readers):
+            seen[index].extend(reader)
+            assert len(seen[index]) == batch_count
+            assert all(a.equals(b) for a, b in zip(seen[index], batches, strict=True))
+        assert cache.stats.memory_batches == 0
+        cache.close()
