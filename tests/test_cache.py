@@ -352,3 +352,22 @@ def test_export_streams_lazily_while_batches_can_be_evicted(make_cache: MakeCach
     assert_same_batches([next(second) for _ in range(3)], batches[:3])
     assert cache.stats.evicted_batches == 3
     assert_same_batches(list(exported), batches[3:])
+
+
+def test_an_interrupted_ingestion_stops_the_stream_cleanly(make_cache: MakeCache) -> None:
+    batches = make_batches(4)
+
+    def interrupted() -> Iterator[pa.RecordBatch]:
+        yield from batches[:2]
+        raise KeyboardInterrupt
+
+    cache = make_cache(pa.RecordBatchReader.from_batches(batches[0].schema, interrupted()))
+    reader = cache.reader()
+    assert_same_batches([next(reader), next(reader)], batches[:2])
+    with pytest.raises(KeyboardInterrupt):
+        next(reader)
+    # Other readers keep the prefix and get an ordinary error, not the interrupt.
+    again = cache.reader()
+    assert_same_batches([next(again), next(again)], batches[:2])
+    with pytest.raises(RuntimeError, match="batch 2 was interrupted"):
+        next(again)

@@ -226,3 +226,37 @@ def test_dictionary_schema_round_trips_on_disk(tmp_path: Path) -> None:
     assert_same_batches(list(cache.reader()), batches)
     assert_same_batches(list(cache.reader()), batches)
     cache.close()
+
+
+@pytest.mark.parametrize("policy", ["on_insertion", "on_eviction"])
+def test_a_failing_write_is_reported_and_the_prefix_stays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, policy: str
+) -> None:
+    import errno
+
+    from batchcorder._storage import ipc
+
+    batches = make_batches(6, rows=50)
+    real_append = ipc._FileLayout.append
+    calls = {"count": 0}
+
+    def flaky_append(self: ipc._FileLayout, batch: pa.RecordBatch) -> tuple[int, int]:
+        calls["count"] += 1
+        if calls["count"] == 3:
+            raise OSError(errno.EIO, "injected write failure")
+        return real_append(self, batch)
+
+    monkeypatch.setattr(ipc._FileLayout, "append", flaky_append)
+    cache = disk_cache(CountingSource(batches), tmp_path, memory_capacity=1, write_policy=policy)
+    path = cache.disk_file
+    got: list[pa.RecordBatch] = []
+    with pytest.raises(OSError, match="injected write failure"):
+        for batch in cache.reader():
+            got.append(batch)
+    assert_same_batches(got, batches[: len(got)])
+    replay = cache.reader()
+    assert_same_batches([next(replay) for _ in got], got)
+    with pytest.raises(OSError, match="injected write failure"):
+        next(replay)
+    cache.close()
+    assert path is not None and not path.exists()

@@ -31,6 +31,24 @@ def _closed_error() -> ValueError:
     return ValueError("StreamCache is closed")
 
 
+def _as_recorded_failure(failure: BaseException, position: int) -> BaseException:
+    """What later readers get for a pull that ended in ``failure``.
+
+    An exception of the upstream (or the store) is kept as it is. An interrupt
+    (KeyboardInterrupt, SystemExit) belongs to the interrupted thread only;
+    the others learn that the stream cannot go on, since whether the upstream
+    lost a batch is unknown.
+    """
+    if isinstance(failure, Exception):
+        return failure
+    error = RuntimeError(
+        f"ingestion of batch {position} was interrupted ({type(failure).__name__}); "
+        f"the cache holds batches 0 to {position - 1} and cannot read further"
+    )
+    error.__cause__ = failure
+    return error
+
+
 def _release(upstream: pa.RecordBatchReader | None) -> None:
     close = getattr(upstream, "close", None)
     if close is not None:
@@ -427,7 +445,7 @@ class StreamCache:
             self._ingesting = False
             if failure is not None:
                 if not self._closed:
-                    self._failure = failure
+                    self._failure = _as_recorded_failure(failure, self._frontier)
             elif batch is None:
                 self._exhausted = True
             else:
