@@ -23,6 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = "Scripts" if os.name == "nt" else "bin"
+TASKS = ("demo", "test", "lint", "bench")
 
 
 def run(*command: str | Path, env: dict[str, str] | None = None) -> None:
@@ -55,11 +56,18 @@ def environment(directory: Path, extras: str, pyarrow: str | None, wheel: bool) 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("task", choices=["demo", "test", "lint", "bench"])
+    parser.add_argument("task", choices=TASKS)
     parser.add_argument("--venv", type=Path, default=ROOT / ".venv")
     parser.add_argument("--pyarrow", help="pin pyarrow, e.g. 18 or '>=18,<19'")
     parser.add_argument("--wheel", action="store_true", help="install a built wheel")
-    args, rest = parser.parse_known_args()
+    argv = sys.argv[1:]
+    tasks = [index for index, arg in enumerate(argv) if arg in TASKS]
+    # -h after the task is for the task's own command (pytest, the benchmarks).
+    passed_help = [arg for arg in argv[tasks[0] :] if arg in ("-h", "--help")] if tasks else []
+    if passed_help:
+        argv = argv[: tasks[0]] + [arg for arg in argv[tasks[0] :] if arg not in passed_help]
+    args, rest = parser.parse_known_args(argv)
+    rest += passed_help
 
     extras = "all" if args.task == "demo" else "test"
     python = environment(args.venv.resolve(), extras, args.pyarrow, args.wheel)
