@@ -81,6 +81,16 @@ def register(target: Any, name: str, cache: StreamCache | CastingStreamCache) ->
     ...
     TypeError: cannot register a cache with object: supported targets are a DuckDB connection (duckdb.DuckDBPyConnection), a polars.SQLContext or a datafusion.SessionContext
     """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name must be a non-empty str, got {name!r}")
+    from batchcorder._cache import StreamCache
+    from batchcorder._casting import CastingStreamCache
+
+    if not isinstance(cache, (StreamCache, CastingStreamCache)):
+        raise TypeError(
+            "cache must be a batchcorder.StreamCache (or its cast view), got "
+            f"{type(cache).__name__}; wrap the stream with StreamCache(...) first"
+        )
     engine = _ENGINES.get(type(target).__module__.partition(".")[0])
     if engine is not None:
         adapter_name, package, class_name, what = engine

@@ -108,3 +108,14 @@ def test_registering_imports_only_the_targets_engine() -> None:
         "    pass"
     )
     assert imported_engines(code) == ["duckdb"]
+
+
+def test_bad_name_or_cache_is_refused_before_the_engine_sees_it() -> None:
+    con = duckdb.connect()
+    cache = StreamCache(pa.table({"x": [1]}))
+    with pytest.raises(TypeError, match="name must be a non-empty str"):
+        batchcorder.register(con, "", cache)
+    with pytest.raises(TypeError, match="name must be a non-empty str"):
+        batchcorder.register(con, 3, cache)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="wrap the stream with StreamCache"):
+        batchcorder.register(con, "t", pa.table({"x": [1]}))  # type: ignore[arg-type]
