@@ -371,3 +371,16 @@ def test_an_interrupted_ingestion_stops_the_stream_cleanly(make_cache: MakeCache
     assert_same_batches([next(again), next(again)], batches[:2])
     with pytest.raises(RuntimeError, match="batch 2 was interrupted"):
         next(again)
+
+
+def test_a_recorded_failure_does_not_grow_with_every_read(make_cache: MakeCache) -> None:
+    import traceback
+
+    batches = make_batches(2)
+    cache = make_cache(CountingSource(batches, fail_at=1))
+    depths = []
+    for _ in range(20):
+        with pytest.raises(Exception, match="upstream broke") as caught:
+            cache.reader().read_all()
+        depths.append(len(traceback.extract_tb(caught.value.__traceback__)))
+    assert depths[-1] == depths[1]

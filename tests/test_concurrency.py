@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
+import pytest
 
 from batchcorder import StreamCache
 from tests.conftest import CountingSource, make_batches
@@ -127,3 +131,99 @@ def test_concurrent_close_never_crashes(make_cache: MakeCache) -> None:
     for thread in threads:
         thread.join(10)
     assert len(outcomes) == 4
+
+
+def test_close_during_a_pull_never_hands_out_a_wrong_batch(make_cache: MakeCache) -> None:
+    batches = make_batches(3)
+    entered, release = threading.Event(), threading.Event()
+
+    def stalling() -> Iterator[pa.RecordBatch]:
+        yield from batches[:2]
+        entered.set()
+        assert release.wait(10)
+        yield batches[2]
+
+    cache = make_cache(pa.RecordBatchReader.from_batches(batches[0].schema, stalling()))
+    leader, lagger = cache.reader(), cache.reader()
+    next(leader), next(leader)
+    outcome: list[str] = []
+
+    def pull() -> None:
+        try:
+            next(leader)
+        except ValueError as error:
+            outcome.append(str(error))
+
+    puller = threading.Thread(target=pull, daemon=True)
+    puller.start()
+    assert entered.wait(10)
+    cache.close()
+    release.set()
+    puller.join(10)
+    assert outcome == ["StreamCache is closed"]
+    with pytest.raises(ValueError, match="closed"):
+        next(lagger)
+
+
+#: Runs in its own interpreter: a storm of KeyboardInterrupts, as a Ctrl-C
+#: signal handler raises them, lands at arbitrary points of pulls; after each
+#: storm a fresh reader on another thread must finish (or fail), never hang.
+INTERRUPT_STORM = """
+import signal, sys, threading, time
+import pyarrow as pa
+from batchcorder import StreamCache
+
+schema = pa.schema([("x", pa.int64())])
+batch = pa.record_batch({"x": [1]}, schema=schema)
+armed = False
+
+
+def interrupt(signum, frame):
+    if armed:
+        raise KeyboardInterrupt
+
+
+signal.signal(signal.SIGALRM, interrupt)
+trials = interrupted = wedged = 0
+deadline = time.monotonic() + float(sys.argv[1])
+while time.monotonic() < deadline and not wedged:
+    cache = StreamCache(pa.RecordBatchReader.from_batches(schema, iter([batch] * 200)))
+    try:
+        armed = True
+        signal.setitimer(signal.ITIMER_REAL, 0.0002, 0.00013)
+        for _ in cache:
+            pass
+        armed = False
+    except KeyboardInterrupt:
+        armed = False
+        interrupted += 1
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    armed = False
+    trials += 1
+
+    def later():
+        try:
+            cache.reader().read_all()
+        except Exception:
+            pass  # the recorded failure is fine; hanging is not
+
+    thread = threading.Thread(target=later, daemon=True)
+    thread.start()
+    thread.join(5)
+    wedged += thread.is_alive()
+print(trials, interrupted, wedged)
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs interval timers")
+def test_interrupts_at_any_point_never_wedge_the_cache() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-c", INTERRUPT_STORM, "3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    trials, interrupted, wedged = map(int, completed.stdout.split())
+    assert wedged == 0, completed.stdout
+    assert trials > 10 and interrupted > 0

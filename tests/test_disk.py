@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import stat
 from pathlib import Path
 
@@ -260,3 +261,97 @@ def test_a_failing_write_is_reported_and_the_prefix_stays(
         next(replay)
     cache.close()
     assert path is not None and not path.exists()
+
+
+DICTIONARY_SCHEMA = pa.schema([("d", pa.dictionary(pa.int32(), pa.string()))])
+
+
+def dictionary_batches(count: int) -> list[pa.RecordBatch]:
+    return [
+        pa.record_batch([pa.array(["a", "b", "a"]).dictionary_encode()], schema=DICTIONARY_SCHEMA)
+        for _ in range(count)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("count", "policy"), [(0, "on_insertion"), (0, "on_eviction"), (3, "on_eviction")]
+)
+def test_a_file_with_no_batch_written_ends_cleanly(tmp_path: Path, count: int, policy: str) -> None:
+    # Nothing reaches the file (an empty stream, or every batch still hot).
+    for schema, batches in [
+        (DICTIONARY_SCHEMA, dictionary_batches(count)),
+        (make_batches(1)[0].schema, make_batches(count)),
+    ]:
+        directory = tmp_path / f"{schema.names[0]}-{policy}"
+        source = pa.RecordBatchReader.from_batches(schema, iter(batches))
+        with disk_cache(source, directory, write_policy=policy, disk_capacity=64) as cache:
+            assert pa.table(cache).num_rows == sum(batch.num_rows for batch in batches)
+            assert pa.table(cache).num_rows == sum(batch.num_rows for batch in batches)
+            assert cache.disk_file is not None
+            assert cache.disk_file.stat().st_size <= 64
+
+
+class _DictionaryExtension(pa.ExtensionType):
+    def __init__(self) -> None:
+        super().__init__(pa.dictionary(pa.int32(), pa.string()), "batchcorder.test.dict")
+
+    def __arrow_ext_serialize__(self) -> bytes:
+        return b""
+
+    @classmethod
+    def __arrow_ext_deserialize__(
+        cls, storage_type: pa.DataType, serialized: bytes
+    ) -> _DictionaryExtension:
+        return _DictionaryExtension()
+
+
+def test_dictionaries_inside_extension_types_round_trip(tmp_path: Path) -> None:
+    extension = _DictionaryExtension()
+    pa.register_extension_type(extension)
+    try:
+        schema = pa.schema([("e", extension)])
+        batches = [
+            pa.record_batch(
+                [pa.ExtensionArray.from_storage(extension, pa.array([w]).dictionary_encode())],
+                schema=schema,
+            )
+            for w in ("a", "b", "c")
+        ]
+        source = pa.RecordBatchReader.from_batches(schema, iter(batches))
+        with disk_cache(source, tmp_path, memory_capacity=1) as cache:
+            assert_same_batches(list(cache.reader()), batches)
+    finally:
+        pa.unregister_extension_type("batchcorder.test.dict")
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc/self/fd")
+def test_cold_reads_behind_the_writer_hold_no_descriptor(tmp_path: Path) -> None:
+    batches = [pa.record_batch({"x": pa.array(range(i * 100, i * 100 + 100))}) for i in range(300)]
+    cache = disk_cache(CountingSource(batches), tmp_path, memory_capacity=1)
+    before = len(list(Path("/proc/self/fd").iterdir()))
+    leader, follower = cache.reader(), cache.reader()
+    kept = []
+    for _ in batches:
+        next(leader)  # pulls batch i: written, then evicted from the 1-byte hot layer
+        kept.append(next(follower))  # reads batch i from the growing file
+    assert len(list(Path("/proc/self/fd").iterdir())) - before < 10
+    assert_same_batches(kept, batches)
+    cache.close()
+
+
+def test_a_failed_spill_keeps_older_batches_and_drops_the_new_one(tmp_path: Path) -> None:
+    batches = [pa.record_batch({"x": pa.array(range(i * 1000, i * 1000 + 1000))}) for i in range(4)]
+    one_batch = batches[0].get_total_buffer_size()
+    cache = disk_cache(
+        CountingSource(batches),
+        tmp_path,
+        disk_capacity=one_batch + 1000,
+        memory_capacity=one_batch,
+        write_policy="on_eviction",
+    )
+    with pytest.raises(DiskCapacityError):
+        cache.ingest_all()
+    assert cache.ingested_count == 2
+    assert cache.stats.memory_bytes <= one_batch
+    assert_same_batches(list(itertools.islice(cache.reader(), 2)), batches[:2])
+    cache.close()

@@ -14,9 +14,32 @@ __all__ = ["BufferLedger", "batch_buffers"]
 
 
 def _array_buffers(array: pa.Array, found: list[pa.Buffer]) -> None:
+    # Array.buffers() flattens children but never includes a dictionary.
     found.extend(buffer for buffer in array.buffers() if buffer is not None)
-    if pa.types.is_dictionary(array.type):
+    _dictionary_buffers(array, found)
+
+
+def _dictionary_buffers(array: pa.Array, found: list[pa.Buffer]) -> None:
+    data_type = array.type
+    if isinstance(array, pa.ExtensionArray):
+        _dictionary_buffers(array.storage, found)
+    elif pa.types.is_dictionary(data_type):
         _array_buffers(array.dictionary, found)
+    elif pa.types.is_map(data_type):
+        _dictionary_buffers(array.keys, found)
+        _dictionary_buffers(array.items, found)
+    elif (
+        pa.types.is_list(data_type)
+        or pa.types.is_large_list(data_type)
+        or pa.types.is_fixed_size_list(data_type)
+        or pa.types.is_list_view(data_type)
+        or pa.types.is_large_list_view(data_type)
+        or pa.types.is_run_end_encoded(data_type)
+    ):
+        _dictionary_buffers(array.values, found)
+    elif pa.types.is_struct(data_type) or pa.types.is_union(data_type):
+        for i in range(data_type.num_fields):
+            _dictionary_buffers(array.field(i), found)
 
 
 def batch_buffers(batch: pa.RecordBatch) -> list[pa.Buffer]:

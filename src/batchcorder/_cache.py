@@ -141,8 +141,12 @@ class StreamCache:
             store.close()
             raise
 
-        self._cond = threading.Condition(threading.Lock())
-        # State guarded by _cond. Invariants:
+        # One lock; the condition shares it. Where an interrupt could land
+        # between claiming and publishing a pull, the code takes the raw lock:
+        # its C-level enter/exit runs no Python code an interrupt could stop.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        # State guarded by the lock. Invariants:
         # - batches [_evicted_before, _frontier) are in the store;
         # - at most one thread pulls from the upstream: the one that set _ingesting;
         # - _failure, once set, is what every reader reaching _frontier gets;
@@ -154,6 +158,10 @@ class StreamCache:
         self._ingesting = False
         self._exhausted = False
         self._failure: BaseException | None = None
+        # The failure's own traceback (re-raising must not grow it) and the
+        # batch it stopped at.
+        self._failure_traceback: TracebackType | None = None
+        self._failure_position = 0
         self._closed = False
         self._readers_created = 0
         self._ingested_rows = 0
@@ -360,32 +368,84 @@ class StreamCache:
             self._batch_at(position, load=False)
 
     def _batch_at(self, position: int, load: bool = True) -> pa.RecordBatch | None:
-        """Batch ``position``, pulling it from the upstream if it is next; None at the end."""
+        """Batch ``position``, pulling it from the upstream if it is next; None at the end.
+
+        An interrupt (KeyboardInterrupt from a signal handler) may land at any
+        call boundary: the claim of the pull, the pull and its publication all
+        sit in one try, and the publication is plain stores under the raw lock
+        (no Python-level call before _ingesting is reset).
+        """
+        lock = self._lock
         pull = False
-        with self._cond:
-            while True:
-                if self._closed:
-                    raise _closed_error()
-                if position < self._frontier:
-                    if position < self._evicted_before:
-                        raise ValueError(
-                            f"batch {position} was evicted (max_readers): every reader "
-                            "had moved past it"
-                        )
-                    break
-                if self._failure is not None:
-                    raise self._failure
-                if self._exhausted:
-                    return None
-                if not self._ingesting:
-                    self._ingesting = True
-                    upstream = self._upstream
-                    pull = True
-                    break
-                self._cond.wait()
-        if pull:
-            return self._ingest(position, upstream)
-        return self._stored(position) if load else None
+        upstream = None
+        batch: pa.RecordBatch | None = None
+        failure: BaseException | None = None
+        try:
+            with lock:
+                while True:
+                    if self._closed:
+                        raise _closed_error()
+                    if position < self._frontier:
+                        if position < self._evicted_before:
+                            raise ValueError(
+                                f"batch {position} was evicted (max_readers): every reader "
+                                "had moved past it"
+                            )
+                        break
+                    if self._failure is not None:
+                        recorded = self._failure
+                        if isinstance(recorded, Exception):
+                            # Each raise starts again from the upstream's own traceback.
+                            raise recorded.with_traceback(self._failure_traceback)
+                        raise _as_recorded_failure(recorded, self._failure_position)
+                    if self._exhausted:
+                        return None
+                    if not self._ingesting:
+                        pull = True
+                        self._ingesting = True
+                        upstream = self._upstream
+                        break
+                    # A timeout, so that a notify lost to an interrupt only delays.
+                    self._cond.wait(0.05)
+            if not pull:
+                return self._stored(position) if load else None
+            if upstream is None:
+                raise _closed_error()
+            try:
+                batch = upstream.read_next_batch()
+            except StopIteration:
+                batch = None
+            if batch is None:
+                self._store.finish()
+            else:
+                self._store.append(position, batch)
+            return batch
+        except BaseException as error:
+            failure = error
+            raise
+        finally:
+            if pull:
+                with lock:
+                    self._ingesting = False
+                    if failure is not None:
+                        if not self._closed and self._failure is None:
+                            self._failure = failure
+                            self._failure_traceback = failure.__traceback__
+                            self._failure_position = position
+                    elif self._closed:
+                        pass
+                    elif batch is None:
+                        self._exhausted = True
+                    else:
+                        self._frontier += 1
+                        self._ingested_rows += batch.num_rows
+                        self._ingested_bytes += batch.nbytes
+                    done = failure is not None or batch is None or self._closed
+                    if done:
+                        self._upstream = None
+                    self._cond.notify_all()
+                if done:
+                    _release(upstream)
 
     def _all_cached_from(self, position: int) -> list[pa.RecordBatch] | None:
         """Batches ``position`` to the end, if the upstream is exhausted and no
@@ -405,59 +465,6 @@ class StreamCache:
             if self._closed:
                 raise _closed_error() from None
             raise
-
-    def _ingest(
-        self, position: int, upstream: pa.RecordBatchReader | None
-    ) -> pa.RecordBatch | None:
-        """Pull batch ``position`` (the frontier); the caller has set _ingesting.
-
-        Runs without the lock: the upstream and the store's I/O may take long,
-        and readers of cached batches must not wait for them.
-        """
-        batch: pa.RecordBatch | None = None
-        try:
-            if upstream is None:
-                raise _closed_error()
-            try:
-                batch = upstream.read_next_batch()
-            except StopIteration:
-                batch = None
-            if batch is None:
-                self._store.finish()
-            else:
-                self._store.append(position, batch)
-        except BaseException as error:
-            # Whatever was pulled is gone from the upstream: every later reader
-            # must see this failure rather than a stream with a hole in it.
-            self._settle(upstream, None, error)
-            raise
-        self._settle(upstream, batch, None)
-        return batch
-
-    def _settle(
-        self,
-        upstream: pa.RecordBatchReader | None,
-        batch: pa.RecordBatch | None,
-        failure: BaseException | None,
-    ) -> None:
-        """Publish the outcome of one pull and wake the waiting readers."""
-        with self._cond:
-            self._ingesting = False
-            if failure is not None:
-                if not self._closed:
-                    self._failure = _as_recorded_failure(failure, self._frontier)
-            elif batch is None:
-                self._exhausted = True
-            else:
-                self._frontier += 1
-                self._ingested_rows += batch.num_rows
-                self._ingested_bytes += batch.nbytes
-            done = failure is not None or batch is None or self._closed
-            if done:
-                self._upstream = None
-            self._cond.notify_all()
-        if done:
-            _release(upstream)
 
     # -- max_readers eviction ----------------------------------------------
 

@@ -81,7 +81,9 @@ class StreamCacheReader:
         # no lock. Both bounds only grow, so reading them unlocked is safe.
         cache = self._cache
         position = self._position
-        if cache._evicted_before <= position < cache._frontier and not self._closed:
+        if cache._evicted_before <= position < cache._frontier and not (
+            self._closed or cache._closed
+        ):
             try:
                 batch = cache._store.get(position)
             except (KeyError, IndexError):

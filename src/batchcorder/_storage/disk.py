@@ -9,7 +9,6 @@ each other or for the writer.
 
 from __future__ import annotations
 
-import mmap
 import os
 import threading
 from collections import OrderedDict
@@ -81,6 +80,10 @@ class DiskStore:
             raise
         try:
             self._appender = open_appender(self._file, schema)
+            # Reopened for each map: through the descriptor where the system
+            # allows, so a path swapped after creation is never followed.
+            proc_path = f"/proc/self/fd/{self._file.fileno()}"
+            self._map_path = proc_path if Path(proc_path).exists() else str(self.file_path)
         except BaseException:
             # Even an interrupt here must not leave the file behind.
             self._file.close()
@@ -133,15 +136,29 @@ class DiskStore:
             with self._lock:
                 for victim_index, _ in victims:
                     self._spilling.pop(victim_index, None)
-                # A batch that could not be written stays in RAM: readers
-                # were promised it.
-                for victim_index, victim in unwritten:
-                    self._hot[victim_index] = victim
-                    self._hot_ledger.add(victim)
+                if unwritten:
+                    self._keep_unwritten(index, unwritten)
+
+    def _keep_unwritten(self, index: int, unwritten: list[tuple[int, pa.RecordBatch]]) -> None:
+        """After a failed spill: keep the older batches, drop batch ``index``.
+
+        The older batches could not be written but readers were promised them,
+        so they stay in RAM, oldest first. Batch ``index`` itself was never
+        published (append raises), so keeping it would only waste memory.
+        """
+        new_batch = self._hot.pop(index, None)
+        if new_batch is not None:
+            self._hot_ledger.remove(new_batch)
+        for victim_index, victim in reversed(unwritten):
+            if victim_index == index:
+                continue
+            self._hot[victim_index] = victim
+            self._hot_ledger.add(victim)
+            self._hot.move_to_end(victim_index, last=False)
 
     def _write(self, index: int, batch: pa.RecordBatch) -> None:
         if self._closed:
-            raise ValueError("the cache is closed")
+            raise ValueError("StreamCache is closed")
         needed = self._appender.bytes_needed(batch)
         used = self._appender.size
         if used + needed > self._disk_capacity:
@@ -155,8 +172,16 @@ class DiskStore:
     def finish(self) -> None:
         if self._closed:
             return
-        self._appender.finish()
+        # Nothing reserved the footer when no batch was written: write it only
+        # if it fits, else leave the (empty) file as it is.
+        if (
+            self._written_count
+            or self._appender.size + self._appender.bytes_to_finish() <= self._disk_capacity
+        ):
+            self._appender.finish()
         with self._lock:
+            if self._closed:
+                return
             self._finished = True
             self._remap()
 
@@ -190,9 +215,17 @@ class DiskStore:
     def _remap(self) -> None:
         # A new map covers the file as written so far; batches decoded from an
         # older map keep that map alive for as long as they are referenced.
-        file_map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
-        self._mapped = pa.py_buffer(file_map)
-        self._mapped_size = len(file_map)
+        # pa.memory_map's buffers keep the mapping alive after close(), and
+        # close() releases the descriptor (mmap.mmap dup()s it per map).
+        source = pa.memory_map(self._map_path, "r")
+        try:
+            if source.size() == 0:
+                self._mapped, self._mapped_size = None, 0
+                return
+            self._mapped = source.read_buffer()
+            self._mapped_size = self._mapped.size
+        finally:
+            source.close()
 
     def drop(self, index: int) -> None:
         with self._lock:

@@ -31,6 +31,8 @@ _FOOTER_FIXED = 64
 
 
 def _has_dictionary(data_type: pa.DataType) -> bool:
+    if isinstance(data_type, pa.BaseExtensionType):
+        return _has_dictionary(data_type.storage_type)
     if pa.types.is_dictionary(data_type):
         return True
     return any(_has_dictionary(data_type.field(i).type) for i in range(data_type.num_fields))
@@ -62,6 +64,10 @@ class IpcAppender:
     def finish(self) -> None:
         """No more batches: complete the file."""
 
+    def bytes_to_finish(self) -> int:
+        """Bytes finish() will write."""
+        return 0
+
     def read(self, mapped: pa.Buffer, offset: int, length: int) -> pa.RecordBatch:
         """Decode the batch at ``offset`` of ``mapped`` without copying it."""
         raise NotImplementedError
@@ -92,6 +98,10 @@ class _FileLayout(IpcAppender):
         self._size = end
         self._count += 1
         return start, end - start
+
+    def bytes_to_finish(self) -> int:
+        header = self._header_bytes if self._count == 0 else 0
+        return header + self._header_bytes + _FOOTER_FIXED + _FOOTER_PER_BATCH * self._count
 
     def finish(self) -> None:
         self._writer.close()

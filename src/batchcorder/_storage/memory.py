@@ -33,9 +33,12 @@ class MemoryStore:
         self._batches: list[pa.RecordBatch | None] = []
         self._held_count = 0
         self._ledger = BufferLedger()
+        self._closed = False
 
     def append(self, index: int, batch: pa.RecordBatch) -> None:
         with self._lock:
+            if self._closed:
+                raise ValueError("StreamCache is closed")
             self._batches.append(batch)
             self._held_count += 1
             self._ledger.add(batch)
@@ -60,6 +63,7 @@ class MemoryStore:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             self._batches = []
             self._held_count = 0
             self._ledger = BufferLedger()
