@@ -70,7 +70,12 @@ class DiskStore:
         self.file_path: Path | None
         # Directories made for the cache go with it on close().
         self._created_directories = ensure_directory(directory)
-        self.file_path, fd = create_private_file(directory)
+        try:
+            self.file_path, fd = create_private_file(directory)
+        except FileNotFoundError:
+            # Another cache that had created the directory removed it on close.
+            self._created_directories = ensure_directory(directory)
+            self.file_path, fd = create_private_file(directory)
         try:
             self._file = os.fdopen(fd, "r+b", buffering=0)
         except BaseException:
