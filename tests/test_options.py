@@ -6,6 +6,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -67,3 +68,47 @@ def test_missing_disk_path_is_created(tmp_path: Path) -> None:
     # What the cache created, it removes; what was there before, it leaves.
     assert not (tmp_path / "a").exists()
     assert tmp_path.is_dir()
+
+
+@pytest.mark.parametrize(
+    "number",
+    [np.int64(1 << 20), np.int32(4096), np.uint32(512), np.intp(8)],
+    ids=lambda value: type(value).__name__,
+)
+def test_numpy_integers_are_accepted_for_sizes_and_max_readers(number: Any, tmp_path: Path) -> None:
+    # The 0.1.3 reference accepts any integer type; so do we (but not bool).
+    cache = StreamCache(
+        TABLE,
+        memory_capacity=number,
+        disk_path=tmp_path,
+        disk_capacity=number * 1024,
+        max_readers=number,
+    )
+    assert type(cache.max_readers) is int and cache.max_readers == int(number)
+    assert pa.table(cache).equals(TABLE)
+    cache.close()
+
+
+@pytest.mark.parametrize("value", [np.bool_(True), True])
+def test_bools_are_not_sizes_nor_reader_counts(value: Any) -> None:
+    with pytest.raises(TypeError, match="max_readers"):
+        StreamCache(TABLE, max_readers=value)
+    with pytest.raises(TypeError, match="memory_capacity"):
+        StreamCache(TABLE, memory_capacity=value)
+
+
+@pytest.mark.parametrize("value", ["yes", None, 1.0, [1], 1, 0, "", np.int64(1)])
+def test_from_start_must_be_a_bool(value: Any) -> None:
+    cache = StreamCache(TABLE)
+    with pytest.raises(TypeError, match="from_start must be a bool"):
+        cache.reader(from_start=value)
+    assert cache.stats.readers_created == 0
+
+
+@pytest.mark.parametrize("value", [True, False, np.bool_(True), np.bool_(False)])
+def test_from_start_takes_python_and_numpy_bools(value: Any) -> None:
+    cache = StreamCache(TABLE.to_reader(max_chunksize=1))
+    first = cache.reader()
+    next(first)
+    expected = 3 if value else 2
+    assert sum(batch.num_rows for batch in cache.reader(from_start=value)) == expected

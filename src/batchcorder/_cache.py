@@ -2,57 +2,30 @@
 
 from __future__ import annotations
 
-import threading
 import weakref
 from collections.abc import Callable
 from os import PathLike
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
 
-from batchcorder._options import validate_options
+from batchcorder._casting import CastingStreamCache
+from batchcorder._eviction import ReaderRegistry
+from batchcorder._ingestion import Ingestion
+from batchcorder._options import validate_flag, validate_options
 from batchcorder._reader import StreamCacheReader
+from batchcorder._replay import Replay
 from batchcorder._stats import CacheStats
-from batchcorder._storage import BatchStore, DiskStore, MemoryStore
+from batchcorder._storage import open_store
 from batchcorder._upstream import open_upstream
-
-if TYPE_CHECKING:
-    from batchcorder._casting import CastingStreamCache
+from batchcorder.errors import CacheClosedError
 
 __all__ = ["ProgressCallback", "StreamCache"]
 
 #: Called as ``progress(ingested_batches, ingested_rows, ingested_bytes)``.
 ProgressCallback = Callable[[int, int, int], object]
-
-
-def _closed_error() -> ValueError:
-    return ValueError("StreamCache is closed")
-
-
-def _as_recorded_failure(failure: BaseException, position: int) -> BaseException:
-    """What later readers get for a pull that ended in ``failure``.
-
-    An exception of the upstream (or the store) is kept as it is. An interrupt
-    (KeyboardInterrupt, SystemExit) belongs to the interrupted thread only;
-    the others learn that the stream cannot go on, since whether the upstream
-    lost a batch is unknown.
-    """
-    if isinstance(failure, Exception):
-        return failure
-    error = RuntimeError(
-        f"ingestion of batch {position} was interrupted ({type(failure).__name__}); "
-        f"the cache holds batches 0 to {position - 1} and cannot read further"
-    )
-    error.__cause__ = failure
-    return error
-
-
-def _release(upstream: pa.RecordBatchReader | None) -> None:
-    close = getattr(upstream, "close", None)
-    if close is not None:
-        close()
 
 
 class StreamCache:
@@ -120,75 +93,39 @@ class StreamCache:
             memory_capacity, disk_path, disk_capacity, write_policy, max_readers
         )
         upstream = open_upstream(reader)
-        self._schema: pa.Schema = upstream.schema
-        self._max_readers = options.max_readers
-        store: BatchStore
-        if options.disk_path is not None and options.disk_capacity is not None:
-            store = DiskStore(
-                options.disk_path,
-                self._schema,
-                options.memory_capacity,
-                options.disk_capacity,
-                options.write_policy,
-            )
-        else:
-            store = MemoryStore()
-        self._store = store
+        store = open_store(options, upstream.schema)
         try:
             # Removes the cache file even if close() is never called.
             self._finalizer = weakref.finalize(self, store.close)
         except BaseException:
             store.close()
             raise
-
-        # One lock; the condition shares it. Where an interrupt could land
-        # between claiming and publishing a pull, the code takes the raw lock:
-        # its C-level enter/exit runs no Python code an interrupt could stop.
-        self._lock = threading.Lock()
-        self._cond = threading.Condition(self._lock)
-        # State guarded by the lock. Invariants:
-        # - batches [_evicted_before, _frontier) are in the store;
-        # - at most one thread pulls from the upstream: the one that set _ingesting;
-        # - _failure, once set, is what every reader reaching _frontier gets;
-        # - _upstream is None once exhausted, failed or closed.
-        # Readers read _frontier and _evicted_before without the lock: both only grow.
-        self._upstream: pa.RecordBatchReader | None = upstream
-        self._frontier = 0
-        self._evicted_before = 0
-        self._ingesting = False
-        self._exhausted = False
-        self._failure: BaseException | None = None
-        # The failure's own traceback (re-raising must not grow it) and the
-        # batch it stopped at.
-        self._failure_traceback: TracebackType | None = None
-        self._failure_position = 0
-        self._closed = False
-        self._readers_created = 0
-        self._ingested_rows = 0
-        self._ingested_bytes = 0
-        self._live_readers: weakref.WeakSet[StreamCacheReader] = weakref.WeakSet()
+        self._store = store
+        self._ingestion = Ingestion(upstream, store)
+        self._registry = ReaderRegistry(options.max_readers, store.drop)
+        self._replay = Replay(self._ingestion, store, self._registry)
 
     # -- public properties -------------------------------------------------
 
     @property
     def schema(self) -> pa.Schema:
         """The stream's schema, known before any batch is pulled."""
-        return self._schema
+        return self._ingestion.schema
 
     @property
     def ingested_count(self) -> int:
         """Batches pulled from the upstream so far."""
-        return self._frontier
+        return self._ingestion.frontier
 
     @property
     def upstream_exhausted(self) -> bool:
         """Whether the upstream has reported its end."""
-        return self._exhausted
+        return self._ingestion.exhausted
 
     @property
     def max_readers(self) -> int | None:
         """The cap on readers ever created, or None."""
-        return self._max_readers
+        return self._registry.max_readers
 
     @property
     def disk_file(self) -> Path | None:
@@ -204,9 +141,25 @@ class StreamCache:
         return self._store.file_path
 
     @property
+    def complete_file(self) -> Path | None:
+        """The cache file once it is one finished Arrow IPC file holding every batch, else None.
+
+        Set in disk mode (``write_policy="on_insertion"``, no dictionary-encoded
+        field) once the upstream is exhausted. Other processes can open it with
+        ``pyarrow.ipc.open_file`` until the cache is closed.
+        """
+        return self._store.complete_file
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle support: a finished disk-mode cache travels as its file (see ``_sharing``)."""
+        from batchcorder._sharing import reduce_cache
+
+        return reduce_cache(self)
+
+    @property
     def closed(self) -> bool:
         """Whether :meth:`close` has been called."""
-        return self._closed
+        return self._ingestion.closed
 
     @property
     def stats(self) -> CacheStats:
@@ -222,19 +175,19 @@ class StreamCache:
         (1, 1)
         """
         store = self._store
-        with self._cond:
-            return CacheStats(
-                ingested_batches=self._frontier,
-                ingested_rows=self._ingested_rows,
-                ingested_bytes=self._ingested_bytes,
-                memory_batches=store.memory_batches,
-                memory_bytes=store.memory_bytes,
-                disk_batches=store.disk_batches,
-                disk_bytes=store.disk_bytes,
-                readers_created=self._readers_created,
-                evicted_batches=self._evicted_before,
-                upstream_exhausted=self._exhausted,
-            )
+        batches, rows, nbytes = self._ingestion.counts()
+        return CacheStats(
+            ingested_batches=batches,
+            ingested_rows=rows,
+            ingested_bytes=nbytes,
+            memory_batches=store.memory_batches,
+            memory_bytes=store.memory_bytes,
+            disk_batches=store.disk_batches,
+            disk_bytes=store.disk_bytes,
+            readers_created=self._registry.created,
+            evicted_batches=self._registry.evicted_before,
+            upstream_exhausted=self._ingestion.exhausted,
+        )
 
     # -- readers -----------------------------------------------------------
 
@@ -249,9 +202,19 @@ class StreamCache:
 
         Raises
         ------
-        ValueError
-            If the cache is closed, ``max_readers`` readers exist already, or
-            batch 0 has been evicted and ``from_start`` is True.
+        TypeError
+            If ``from_start`` is not a bool.
+        CacheClosedError
+            If the cache is closed.
+        ReaderLimitError
+            If ``max_readers`` readers were created already.
+        BatchEvictedError
+            If batch 0 has been evicted and ``from_start`` is True.
+        CacheFileError
+            If the cache file was truncated by another process.
+
+        All but the first are ``ValueError`` subclasses, except
+        ``CacheFileError``, an ``OSError``.
 
         Examples
         --------
@@ -265,29 +228,18 @@ class StreamCache:
         >>> [batch.column(0)[0].as_py() for batch in late]
         [2, 3]
         """
-        with self._cond:
-            if self._closed:
-                raise _closed_error()
-            limit = self._max_readers
-            if limit is not None and self._readers_created >= limit:
-                raise ValueError(
-                    f"Maximum number of readers ({limit}) reached: max_readers caps the "
-                    "readers ever created, and closing a reader does not free a slot"
-                )
-            if from_start:
-                if self._evicted_before > 0:
-                    raise ValueError(
-                        "cannot read from the start: batch 0 was evicted because every "
-                        "reader had moved past it (max_readers); use from_start=False"
-                    )
-                position = 0
-            else:
-                position = self._frontier
-            self._readers_created += 1
-            new_reader = StreamCacheReader(self, position, tracked=limit is not None)
-            if limit is not None:
-                self._live_readers.add(new_reader)
-            return new_reader
+        start = validate_flag("from_start", from_start)
+        if self._ingestion.closed:
+            raise CacheClosedError()
+        self._store.check_file()
+        admission = self._registry.admit(start, self._ingestion.frontier)
+        new_reader = StreamCacheReader(
+            self._replay, admission.position, admission.token, admission.tracked
+        )
+        if admission.tracked:
+            # A reader dropped without close() must not hold batches back.
+            weakref.finalize(new_reader, self._registry.finished, admission.token)
+        return new_reader
 
     def __iter__(self) -> StreamCacheReader:
         """Iterate the batches with a new reader from batch 0."""
@@ -303,7 +255,7 @@ class StreamCache:
 
     def __arrow_c_schema__(self) -> object:
         """Export the schema as an Arrow C schema capsule."""
-        return self._schema.__arrow_c_schema__()
+        return self._ingestion.schema.__arrow_c_schema__()
 
     def cast(self, target_schema: pa.Schema) -> CastingStreamCache:
         """Return a replayable view that casts every batch to ``target_schema``.
@@ -316,8 +268,6 @@ class StreamCache:
         >>> pa.table(cache.cast(pa.schema([("x", pa.float64())]))).schema
         x: double
         """
-        from batchcorder._casting import CastingStreamCache
-
         return CastingStreamCache(self, target_schema)
 
     # -- ingestion ---------------------------------------------------------
@@ -354,142 +304,25 @@ class StreamCache:
         """
         if progress is not None and not callable(progress):
             raise TypeError(f"progress must be callable, got {type(progress).__name__}")
+        ingestion = self._ingestion
         while True:
-            with self._cond:
-                if self._closed:
-                    raise _closed_error()
-                position = self._frontier
-                done = self._exhausted
-                counts = (position, self._ingested_rows, self._ingested_bytes)
-            if progress is not None and (done or position > 0):
+            if ingestion.closed:
+                raise CacheClosedError()
+            done = ingestion.exhausted  # read first: once set, the counts are final
+            counts = ingestion.counts()
+            if progress is not None and (done or counts[0] > 0):
                 progress(*counts)
             if done:
-                return position
-            self._batch_at(position, load=False)
-
-    def _batch_at(self, position: int, load: bool = True) -> pa.RecordBatch | None:
-        """Batch ``position``, pulling it from the upstream if it is next; None at the end.
-
-        An interrupt (KeyboardInterrupt from a signal handler) may land at any
-        call boundary: the claim of the pull, the pull and its publication all
-        sit in one try, and the publication is plain stores under the raw lock
-        (no Python-level call before _ingesting is reset).
-        """
-        lock = self._lock
-        pull = False
-        upstream = None
-        batch: pa.RecordBatch | None = None
-        failure: BaseException | None = None
-        try:
-            with lock:
-                while True:
-                    if self._closed:
-                        raise _closed_error()
-                    if position < self._frontier:
-                        if position < self._evicted_before:
-                            raise ValueError(
-                                f"batch {position} was evicted (max_readers): every reader "
-                                "had moved past it"
-                            )
-                        break
-                    if self._failure is not None:
-                        recorded = self._failure
-                        if isinstance(recorded, Exception):
-                            # Each raise starts again from the upstream's own traceback.
-                            raise recorded.with_traceback(self._failure_traceback)
-                        raise _as_recorded_failure(recorded, self._failure_position)
-                    if self._exhausted:
-                        return None
-                    if not self._ingesting:
-                        pull = True
-                        self._ingesting = True
-                        upstream = self._upstream
-                        break
-                    # A timeout, so that a notify lost to an interrupt only delays.
-                    self._cond.wait(0.05)
-            if not pull:
-                return self._stored(position) if load else None
-            if upstream is None:
-                raise _closed_error()
-            try:
-                batch = upstream.read_next_batch()
-            except StopIteration:
-                batch = None
-            if batch is None:
-                self._store.finish()
-            else:
-                self._store.append(position, batch)
-            return batch
-        except BaseException as error:
-            failure = error
-            raise
-        finally:
-            if pull:
-                with lock:
-                    self._ingesting = False
-                    if failure is not None:
-                        if not self._closed and self._failure is None:
-                            self._failure = failure
-                            self._failure_traceback = failure.__traceback__
-                            self._failure_position = position
-                    elif self._closed:
-                        pass
-                    elif batch is None:
-                        self._exhausted = True
-                    else:
-                        self._frontier += 1
-                        self._ingested_rows += batch.num_rows
-                        self._ingested_bytes += batch.nbytes
-                    done = failure is not None or batch is None or self._closed
-                    if done:
-                        self._upstream = None
-                    self._cond.notify_all()
-                if done:
-                    _release(upstream)
-
-    def _all_cached_from(self, position: int) -> list[pa.RecordBatch] | None:
-        """Batches ``position`` to the end, if the upstream is exhausted and no
-        batch can be evicted; otherwise None (the caller streams lazily)."""
-        if self._max_readers is not None or not self._exhausted or self._closed:
-            return None
-        get = self._store.get
-        try:
-            return [get(index) for index in range(position, self._frontier)]
-        except (KeyError, IndexError):
-            return None  # closed meanwhile: the lazy path reports it
-
-    def _stored(self, position: int) -> pa.RecordBatch:
-        try:
-            return self._store.get(position)
-        except (KeyError, IndexError):
-            if self._closed:
-                raise _closed_error() from None
-            raise
-
-    # -- max_readers eviction ----------------------------------------------
-
-    def _release_behind_readers(self) -> None:
-        """Drop the batches every live reader has moved past (max_readers only)."""
-        with self._cond:
-            if self._max_readers is None or self._readers_created < self._max_readers:
-                return
-            slowest = min((live._position for live in self._live_readers), default=self._frontier)
-            end = min(slowest, self._frontier)
-            for position in range(self._evicted_before, end):
-                self._store.drop(position)
-            self._evicted_before = max(self._evicted_before, end)
-
-    def _reader_finished(self, finished: StreamCacheReader) -> None:
-        with self._cond:
-            self._live_readers.discard(finished)
-        self._release_behind_readers()
+                return counts[0]
+            ingestion.wait_for(counts[0])
 
     # -- lifetime ----------------------------------------------------------
 
     def close(self) -> None:
         """Release the upstream and the batches; remove the cache file.
 
-        Idempotent. Later use of the cache or its readers raises ValueError.
+        Idempotent. Later use of the cache or its readers raises
+        :class:`~batchcorder.errors.CacheClosedError` (a ``ValueError``).
 
         Examples
         --------
@@ -500,18 +333,10 @@ class StreamCache:
         >>> cache.reader()
         Traceback (most recent call last):
         ...
-        ValueError: StreamCache is closed
+        batchcorder.errors.CacheClosedError: StreamCache is closed
         """
-        with self._cond:
-            if self._closed:
-                return
-            self._closed = True
-            upstream = None if self._ingesting else self._upstream
-            if upstream is not None:
-                self._upstream = None
-            self._cond.notify_all()
+        self._ingestion.close()
         self._finalizer()
-        _release(upstream)
 
     def __enter__(self) -> StreamCache:
         return self
@@ -526,5 +351,6 @@ class StreamCache:
 
     def __repr__(self) -> str:
         mode = "disk" if self._store.file_path is not None else "memory"
-        state = "closed" if self._closed else f"{self._frontier} batches ingested"
-        return f"<StreamCache {mode} mode, {state}, schema: {self._schema.names}>"
+        ingestion = self._ingestion
+        state = "closed" if ingestion.closed else f"{ingestion.frontier} batches ingested"
+        return f"<StreamCache {mode} mode, {state}, schema: {ingestion.schema.names}>"

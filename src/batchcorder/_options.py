@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import operator
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
-__all__ = ["WRITE_POLICIES", "CacheOptions", "validate_options"]
+__all__ = ["WRITE_POLICIES", "CacheOptions", "validate_flag", "validate_options"]
 
 WRITE_POLICIES = ("on_insertion", "on_eviction")
 
@@ -23,17 +24,47 @@ class CacheOptions:
     write_policy: str
     max_readers: int | None
 
-    @property
-    def disk_mode(self) -> bool:
-        return self.disk_path is not None
+
+def _integer(name: str, value: object, what: str = "an int") -> int:
+    """``value`` as an int: any integer type (numpy's too), but not a bool."""
+    if not _is_bool(value):
+        try:
+            return operator.index(value)  # type: ignore[arg-type]
+        except TypeError:
+            pass
+    raise TypeError(f"{name} must be {what}, got {type(value).__name__}: {value!r}")
+
+
+def _is_bool(value: object) -> bool:
+    """Whether ``value`` is a Python or a numpy bool (without importing numpy)."""
+    kind = type(value)
+    return isinstance(value, bool) or (
+        kind.__module__ == "numpy" and kind.__name__ in ("bool", "bool_")
+    )
 
 
 def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}: {value!r}")
-    if value <= 0:
-        raise ValueError(f"{name} must be a positive number of bytes, got {value}")
-    return value
+    number = _integer(name, value)
+    if number <= 0:
+        raise ValueError(f"{name} must be a positive number of bytes, got {number}")
+    return number
+
+
+def validate_flag(name: str, value: object) -> bool:
+    """``value`` if it is a bool (Python's or numpy's), else a TypeError naming ``name``.
+
+    Examples
+    --------
+    >>> validate_flag("from_start", False)
+    False
+    >>> validate_flag("from_start", "yes")
+    Traceback (most recent call last):
+    ...
+    TypeError: from_start must be a bool, got str: 'yes'
+    """
+    if not _is_bool(value):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}: {value!r}")
+    return bool(value)
 
 
 def validate_options(
@@ -84,10 +115,10 @@ def validate_options(
             f"got {write_policy!r}"
         )
 
+    readers: int | None = None
     if max_readers is not None:
-        if isinstance(max_readers, bool) or not isinstance(max_readers, int):
-            raise TypeError(f"max_readers must be an int or None, got {type(max_readers).__name__}")
-        if max_readers < 1:
-            raise ValueError(f"max_readers must be at least 1, got {max_readers}")
+        readers = _integer("max_readers", max_readers, "an int or None")
+        if readers < 1:
+            raise ValueError(f"max_readers must be at least 1, got {readers}")
 
-    return CacheOptions(memory, directory, capacity, write_policy, max_readers)
+    return CacheOptions(memory, directory, capacity, write_policy, readers)

@@ -3,14 +3,40 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import pyarrow as pa
 
-if TYPE_CHECKING:
-    from batchcorder._cache import StreamCache
+from batchcorder.errors import ReaderConsumedError
 
-__all__ = ["StreamCacheReader"]
+__all__ = ["ReaderSource", "StreamCacheReader"]
+
+
+class ReaderSource(Protocol):
+    """What a reader needs of its cache: the contract behind the lock-free read.
+
+    ``cached`` is the hot path: it must never block nor take a lock, so it
+    may only rely on state that moves one way (batches become available, are
+    evicted, or the cache closes). Everything that waits, pulls or raises the
+    stream's errors is ``fetch``.
+    """
+
+    schema: pa.Schema
+
+    def cached(self, position: int) -> pa.RecordBatch | None:
+        """Batch ``position`` if it is stored now, else None; never blocks."""
+
+    def fetch(self, position: int) -> pa.RecordBatch | None:
+        """Batch ``position``, pulling up to it if needed; None past the end of the stream."""
+
+    def all_from(self, position: int) -> list[pa.RecordBatch] | None:
+        """Every batch from ``position`` on, if all are stored for good; else None."""
+
+    def moved(self, token: int, position: int) -> None:
+        """A tracked reader will read ``position`` next."""
+
+    def finished(self, token: int) -> None:
+        """A tracked reader is done."""
 
 
 class StreamCacheReader:
@@ -35,14 +61,16 @@ class StreamCacheReader:
     >>> next(reader)
     Traceback (most recent call last):
     ...
-    ValueError: this StreamCacheReader has been consumed by an Arrow stream export; create a new one with StreamCache.reader()
+    batchcorder.errors.ReaderConsumedError: this StreamCacheReader has been consumed by an Arrow stream export; create a new one with StreamCache.reader()
     """
 
-    def __init__(self, cache: StreamCache, position: int, tracked: bool) -> None:
-        self._cache = cache
+    def __init__(self, source: ReaderSource, position: int, token: int, tracked: bool) -> None:
+        self._source = source
         # Index of the next batch to return.
         self._position = position
-        # Whether the cache counts this reader for max_readers eviction.
+        # Who this reader is to the cache, and whether it reports its moves
+        # (max_readers eviction).
+        self._token = token
         self._tracked = tracked
         self._consumed = False
         self._closed = False
@@ -50,7 +78,7 @@ class StreamCacheReader:
     @property
     def schema(self) -> pa.Schema:
         """The cache's schema."""
-        return self._cache.schema
+        return self._source.schema
 
     @property
     def closed(self) -> bool:
@@ -62,10 +90,7 @@ class StreamCacheReader:
 
     def __next__(self) -> pa.RecordBatch:
         if self._consumed:
-            raise ValueError(
-                "this StreamCacheReader has been consumed by an Arrow stream export; "
-                "create a new one with StreamCache.reader()"
-            )
+            raise ReaderConsumedError()
         return self._advance()
 
     def read_next_batch(self) -> pa.RecordBatch:
@@ -77,28 +102,20 @@ class StreamCacheReader:
         return pa.Table.from_batches(list(self), schema=self.schema)
 
     def _advance(self) -> pa.RecordBatch:
-        # The hot path: a cached batch costs two attribute reads and a lookup,
-        # no lock. Both bounds only grow, so reading them unlocked is safe.
-        cache = self._cache
+        # The hot path: a cached batch costs one call and no lock.
         position = self._position
-        if cache._evicted_before <= position < cache._frontier and not (
-            self._closed or cache._closed
-        ):
-            try:
-                batch = cache._store.get(position)
-            except (KeyError, IndexError):
-                batch = self._slow_batch(position)
-        else:
+        batch = None if self._closed else self._source.cached(position)
+        if batch is None:
             batch = self._slow_batch(position)
         self._position = position + 1
         if self._tracked:
-            cache._release_behind_readers()
+            self._source.moved(self._token, position + 1)
         return batch
 
     def _slow_batch(self, position: int) -> pa.RecordBatch:
         if self._closed:
             raise StopIteration
-        batch = self._cache._batch_at(position)
+        batch = self._source.fetch(position)
         if batch is None:
             self.close()
             raise StopIteration
@@ -106,12 +123,9 @@ class StreamCacheReader:
 
     def _export(self) -> pa.RecordBatchReader:
         if self._consumed:
-            raise ValueError(
-                "this StreamCacheReader has already been consumed by an Arrow stream "
-                "export; create a new one with StreamCache.reader()"
-            )
+            raise ReaderConsumedError()
         self._consumed = True
-        remaining = self._cache._all_cached_from(self._position)
+        remaining = self._source.all_from(self._position)
         if remaining is not None:
             # Everything is cached and nothing will be evicted: hand the
             # consumer a C++ reader, which needs no Python (nor the GIL) per batch.
@@ -159,7 +173,7 @@ class StreamCacheReader:
             return
         self._closed = True
         if self._tracked:
-            self._cache._reader_finished(self)
+            self._source.finished(self._token)
 
     def __enter__(self) -> StreamCacheReader:
         return self

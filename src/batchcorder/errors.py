@@ -1,23 +1,182 @@
 """Exceptions raised by batchcorder.
 
-Misuse raises the built-in :class:`TypeError` and :class:`ValueError` with a
-message naming the argument; problems with the cache file keep the
-:class:`OSError` family, and an upstream stream's own exception reaches every
-reader unchanged.
+Every class subclasses the built-in exception the condition raised before it
+had a class of its own, so ``except ValueError`` (or ``OSError``,
+``RuntimeError``) keeps working:
+
+================================  ==================  ==================================
+class                             built-in base       raised when
+================================  ==================  ==================================
+:class:`CacheClosedError`         ``ValueError``      the cache (or its file) is closed
+:class:`ReaderLimitError`         ``ValueError``      ``max_readers`` readers exist already
+:class:`BatchEvictedError`        ``ValueError``      a batch was freed by ``max_readers``
+:class:`ReaderConsumedError`      ``ValueError``      a reader was exported already
+:class:`SchemaMismatchError`      ``ValueError``      an upstream batch breaks its schema
+:class:`IngestionInterruptedError` ``RuntimeError``   another thread's pull was interrupted
+:class:`CacheFileError`           ``OSError``         the cache file was changed or cut
+:class:`DiskCapacityError`        ``OSError``,        the file would pass ``disk_capacity``
+                                  ``MemoryError``
+================================  ==================  ==================================
+
+Misuse of an argument raises the plain :class:`TypeError` or
+:class:`ValueError` with a message naming the argument; an upstream stream's
+own exception reaches every reader unchanged.
 """
 
 from __future__ import annotations
 
 import errno
+from pathlib import Path
 
-__all__ = ["DiskCapacityError"]
+__all__ = [
+    "BatchEvictedError",
+    "CacheClosedError",
+    "CacheFileError",
+    "DiskCapacityError",
+    "IngestionInterruptedError",
+    "ReaderConsumedError",
+    "ReaderLimitError",
+    "SchemaMismatchError",
+]
 
 
-class DiskCapacityError(OSError):
+class CacheClosedError(ValueError):
+    """The cache was closed: it holds no batch and pulls nothing.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> from batchcorder import StreamCache
+    >>> cache = StreamCache(pa.table({"x": [1]}))
+    >>> cache.close()
+    >>> try:
+    ...     cache.reader()
+    ... except CacheClosedError as error:
+    ...     print(error)
+    StreamCache is closed
+    """
+
+    def __init__(self) -> None:
+        super().__init__("StreamCache is closed")
+
+
+class ReaderLimitError(ValueError):
+    """``max_readers`` readers exist already; the cap counts every reader ever created.
+
+    Each engine query over a cache takes a reader of its own, so with
+    ``max_readers=1`` a second query is refused too.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> from batchcorder import StreamCache
+    >>> cache = StreamCache(pa.table({"x": [1]}), max_readers=1)
+    >>> _ = cache.reader()
+    >>> try:
+    ...     cache.reader()
+    ... except ReaderLimitError as error:
+    ...     print(error.max_readers)
+    1
+    """
+
+    def __init__(self, max_readers: int) -> None:
+        super().__init__(
+            f"Maximum number of readers ({max_readers}) reached: max_readers={max_readers} "
+            "caps the readers ever created (every read of the cache, and every engine "
+            "query over it, takes one); closing a reader does not free a slot"
+        )
+        self.max_readers = max_readers
+
+
+class BatchEvictedError(ValueError):
+    """A batch every live reader had moved past was freed (``max_readers``).
+
+    Raised by ``reader(from_start=True)`` once batch 0 is gone.
+    """
+
+    def __init__(self, position: int) -> None:
+        if position == 0:
+            message = (
+                "cannot read from the start: batch 0 was evicted because every "
+                "reader had moved past it (max_readers); use from_start=False"
+            )
+        else:
+            message = f"batch {position} was evicted (max_readers): every reader had moved past it"
+        super().__init__(message)
+        self.position = position
+
+
+class ReaderConsumedError(ValueError):
+    """A reader was handed to a consumer by an Arrow stream export and cannot be read again."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this StreamCacheReader has been consumed by an Arrow stream export; "
+            "create a new one with StreamCache.reader()"
+        )
+
+
+class SchemaMismatchError(ValueError):
+    """An upstream batch does not match the schema the upstream declared.
+
+    Recorded like an upstream failure: every reader reaching that batch gets
+    it, and the batches before it stay replayable.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> from batchcorder import StreamCache
+    >>> declared = pa.schema([("x", pa.int64())])
+    >>> drifting = pa.RecordBatchReader.from_batches(declared, [pa.record_batch({"x": ["a"]})])
+    >>> try:
+    ...     list(StreamCache(drifting))
+    ... except SchemaMismatchError as error:
+    ...     print(error)
+    upstream batch 0 does not match the declared schema: field 'x' is declared int64, the batch has string
+    """
+
+    def __init__(self, position: int, problem: str) -> None:
+        super().__init__(
+            f"upstream batch {position} does not match the declared schema: {problem}"
+        )
+        self.position = position
+
+
+class IngestionInterruptedError(RuntimeError):
+    """The thread pulling a batch was interrupted (Ctrl-C); the stream cannot go on.
+
+    The interrupted thread gets the ``KeyboardInterrupt`` itself; every other
+    reader reaching that batch gets this error, since whether the upstream
+    lost a batch is unknown.
+    """
+
+    def __init__(self, position: int, interrupt: BaseException) -> None:
+        super().__init__(
+            f"ingestion of batch {position} was interrupted ({type(interrupt).__name__}); "
+            f"the cache holds batches 0 to {position - 1} and cannot read further"
+        )
+        self.position = position
+
+
+class CacheFileError(OSError):
+    """The cache file no longer holds what the cache wrote (truncated or replaced).
+
+    Raised before a batch is read from the file, instead of the crash
+    (``SIGBUS``) reading a mapping past the end of a cut file would cause.
+    """
+
+    def __init__(self, path: Path | str | None, problem: str) -> None:
+        super().__init__(errno.EIO, f"cache file {str(path)!r} {problem}")
+        self.path = path
+
+
+class DiskCapacityError(OSError, MemoryError):
     """The next batch would take the cache file past ``disk_capacity``.
 
     Raised before anything is written, so every batch already in the cache
-    stays readable. It is an :class:`OSError` with ``errno.ENOSPC``.
+    stays readable. It is an :class:`OSError` with ``errno.ENOSPC`` and, like
+    the capacity error of batchcorder 0.1.3, a :class:`MemoryError` (through
+    an Arrow C stream, ``pyarrow.ArrowMemoryError``).
 
     Examples
     --------

@@ -21,6 +21,10 @@ class BatchStore(Protocol):
 
     file_path: Path | None
 
+    @property
+    def complete_file(self) -> Path | None:
+        """The file's path once it is one finished Arrow IPC file holding every batch, else None."""
+
     def append(self, index: int, batch: pa.RecordBatch) -> None:
         """Keep ``batch`` as batch ``index``; raise without keeping it on failure."""
 
@@ -32,6 +36,9 @@ class BatchStore(Protocol):
 
     def finish(self) -> None:
         """The upstream is exhausted: no more appends will come."""
+
+    def check_file(self) -> None:
+        """Raise if the store's file no longer holds what was written to it (no-op in RAM)."""
 
     def close(self) -> None:
         """Release everything, removing any file the store created. Idempotent."""

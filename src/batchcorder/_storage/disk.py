@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
@@ -23,7 +25,8 @@ from batchcorder._storage.files import (
     remove_created_directories,
 )
 from batchcorder._storage.ipc import open_appender
-from batchcorder.errors import DiskCapacityError
+from batchcorder._storage.sink import PositionedSink
+from batchcorder.errors import CacheClosedError, CacheFileError, DiskCapacityError
 
 __all__ = ["DiskStore"]
 
@@ -67,34 +70,26 @@ class DiskStore:
         disk_capacity: int,
         write_policy: str,
     ) -> None:
-        self.file_path: Path | None
         # Directories made for the cache go with it on close().
         self._created_directories = ensure_directory(directory)
         try:
-            self.file_path, fd = create_private_file(directory)
+            self.file_path, self._fd = create_private_file(directory)
         except FileNotFoundError:
             # Another cache that had created the directory removed it on close.
             self._created_directories = ensure_directory(directory)
-            self.file_path, fd = create_private_file(directory)
+            self.file_path, self._fd = create_private_file(directory)
+        # Only the creating process writes the file or removes it (see _check_owner).
+        self._owner_pid = os.getpid()
         try:
-            self._file = os.fdopen(fd, "r+b", buffering=0)
-        except BaseException:
-            os.close(fd)
-            self.file_path.unlink(missing_ok=True)
-            remove_created_directories(self._created_directories)
-            raise
-        try:
-            self._appender = open_appender(self._file, schema)
-            # Reopened for each map: through the descriptor where the system
-            # allows, so a path swapped after creation is never followed.
-            proc_path = f"/proc/self/fd/{self._file.fileno()}"
-            self._map_path = proc_path if Path(proc_path).exists() else str(self.file_path)
+            self._appender = open_appender(PositionedSink(self._fd), schema)
         except BaseException:
             # Even an interrupt here must not leave the file behind.
-            self._file.close()
-            self.file_path.unlink(missing_ok=True)
-            remove_created_directories(self._created_directories)
+            self._remove_file()
             raise
+        # Reopened for each map: through the descriptor where the system
+        # allows, so a path swapped after creation is never followed.
+        proc_path = f"/proc/self/fd/{self._fd}"
+        self._map_path = proc_path if Path(proc_path).exists() else str(self.file_path)
         self._memory_capacity = memory_capacity
         self._disk_capacity = disk_capacity
         self._write_on_insertion = write_policy == "on_insertion"
@@ -102,6 +97,10 @@ class DiskStore:
         self._lock = threading.Lock()
         # Guarded by _lock: the hot layer in ingestion order, its byte ledger,
         # where each written batch lies in the file, and the current map.
+        # Invariants: a location is recorded only after every byte of its
+        # batch is written; _file_users counts the threads using the
+        # descriptor, which is closed by the last of them once _closed is set.
+        # No I/O (write, map, stat) happens while _lock is held.
         self._hot: OrderedDict[int, pa.RecordBatch] = OrderedDict()
         self._hot_ledger = BufferLedger()
         self._spilling: dict[int, pa.RecordBatch] = {}
@@ -111,9 +110,72 @@ class DiskStore:
         self._decoded: dict[int, pa.RecordBatch] = {}
         self._finished = False
         self._written_count = 0
+        self._written_bytes = 0
+        # (size, modification time) of the file after the last write of ours:
+        # once the file is finished, any other change is another process's.
+        self._file_state: tuple[int, int] | None = None
         self._mapped: pa.Buffer | None = None
-        self._mapped_size = 0
         self._closed = False
+        self._file_users = 0
+        self._file_released = False
+
+    # -- the descriptor ----------------------------------------------------
+
+    @contextmanager
+    def _using_file(self) -> Iterator[int]:
+        """The descriptor, kept open until the block ends even if close() comes meanwhile."""
+        with self._lock:
+            if self._closed:
+                raise CacheClosedError()
+            self._file_users += 1
+        try:
+            yield self._fd
+        finally:
+            with self._lock:
+                self._file_users -= 1
+                release = self._closed and self._file_users == 0 and not self._file_released
+                self._file_released = self._file_released or release
+            if release:
+                self._remove_file()
+
+    def _remove_file(self) -> None:
+        """Close the descriptor; the creating process also removes the file and its directories."""
+        os.close(self._fd)
+        if os.getpid() == self._owner_pid:
+            self.file_path.unlink(missing_ok=True)
+            remove_created_directories(self._created_directories)
+
+    def _check_owner(self) -> None:
+        """Refuse to write from a forked process: the file is the parent's."""
+        if os.getpid() != self._owner_pid:
+            raise CacheFileError(
+                self.file_path,
+                f"belongs to process {self._owner_pid}, of which this process is a fork: "
+                "a forked process reads the batches cached before the fork but cannot add "
+                "to the file; call ingest_all() before forking, or pickle the finished cache",
+            )
+
+    def _check_file(self, fd: int, end: int) -> None:
+        """Refuse to read a file another process has cut or, once finished, changed.
+
+        Reading a mapping past the end of a truncated file raises SIGBUS, so
+        the size is checked before every read of bytes not yet checked.
+        """
+        found = os.fstat(fd)
+        if found.st_size < end:
+            raise CacheFileError(
+                self.file_path,
+                f"is {found.st_size} bytes long but the cache wrote {end}: it was truncated "
+                "by another process, and the batches in the lost bytes cannot be read",
+            )
+        with self._lock:
+            expected = self._file_state if self._finished else None
+        if expected is not None and (found.st_size, found.st_mtime_ns) != expected:
+            raise CacheFileError(
+                self.file_path,
+                "was modified by another process after the cache finished writing it; "
+                "its batches can no longer be trusted",
+            )
 
     # -- writing (the ingesting thread only) -------------------------------
 
@@ -162,33 +224,41 @@ class DiskStore:
             self._hot.move_to_end(victim_index, last=False)
 
     def _write(self, index: int, batch: pa.RecordBatch) -> None:
-        if self._closed:
-            raise ValueError("StreamCache is closed")
+        self._check_owner()
         needed = self._appender.bytes_needed(batch)
         used = self._appender.size
         if used + needed > self._disk_capacity:
             raise DiskCapacityError(needed, used, self._disk_capacity)
-        location = self._appender.append(batch)
+        with self._using_file():
+            # Returns only once every byte is written (PositionedSink).
+            location = self._appender.append(batch)
         with self._lock:
             self._locations.extend([None] * (index + 1 - len(self._locations)))
             self._locations[index] = location
             self._written_count += 1
+            self._written_bytes = self._appender.size
 
     def finish(self) -> None:
-        if self._closed:
-            return
+        with self._lock:
+            if self._closed:
+                return
+        self._check_owner()
         # Nothing reserved the footer when no batch was written: write it only
         # if it fits, else leave the (empty) file as it is.
         if (
             self._written_count
             or self._appender.size + self._appender.bytes_to_finish() <= self._disk_capacity
         ):
-            self._appender.finish()
+            with self._using_file():
+                self._appender.finish()
+        with self._using_file() as fd:
+            found = os.fstat(fd)
+        mapped = self._map()
         with self._lock:
-            if self._closed:
-                return
+            self._written_bytes = self._appender.size
+            self._file_state = (found.st_size, found.st_mtime_ns)
             self._finished = True
-            self._remap()
+            self._mapped = mapped
 
     # -- reading (any thread) ----------------------------------------------
 
@@ -205,11 +275,20 @@ class DiskStore:
             if location is None:
                 raise KeyError(index)
             offset, length = location
-            if offset + length > self._mapped_size:
-                self._remap()
             mapped = self._mapped
             keep = self._finished
-        # Decoding (and the page faults it may cause) happens outside the lock.
+        # Mapping, the size check and decoding (with the page faults it may
+        # cause) happen outside the lock.
+        end = offset + length
+        if mapped is None or mapped.size < end:
+            mapped = self._map()
+            with self._lock:
+                if mapped is not None and (self._mapped is None or self._mapped.size < mapped.size):
+                    self._mapped = mapped
+        with self._using_file() as fd:
+            self._check_file(fd, end)
+        if mapped is None or mapped.size < end:
+            raise CacheFileError(self.file_path, f"ends before batch {index} (byte {end})")
         batch = self._appender.read(mapped, offset, length)
         if keep:
             with self._lock:
@@ -217,20 +296,32 @@ class DiskStore:
                     batch = self._decoded.setdefault(index, batch)
         return batch
 
-    def _remap(self) -> None:
-        # A new map covers the file as written so far; batches decoded from an
-        # older map keep that map alive for as long as they are referenced.
-        # pa.memory_map's buffers keep the mapping alive after close(), and
-        # close() releases the descriptor (mmap.mmap dup()s it per map).
-        source = pa.memory_map(self._map_path, "r")
-        try:
-            if source.size() == 0:
-                self._mapped, self._mapped_size = None, 0
-                return
-            self._mapped = source.read_buffer()
-            self._mapped_size = self._mapped.size
-        finally:
-            source.close()
+    def check_file(self) -> None:
+        """Raise :class:`CacheFileError` if another process truncated (or changed) the file.
+
+        Checked before each replay: once the file is finished, its decoded
+        batches are served from the map without a check of their own.
+        """
+        with self._lock:
+            written = self._written_bytes
+        if written:
+            with self._using_file() as fd:
+                self._check_file(fd, written)
+
+    def _map(self) -> pa.Buffer | None:
+        """A read-only map of the file as written so far; None while it is empty.
+
+        A new map covers the file as written so far; batches decoded from an
+        older map keep that map alive for as long as they are referenced.
+        pa.memory_map's buffers keep the mapping alive after close(), and
+        close() releases the descriptor (mmap.mmap dup()s it per map).
+        """
+        with self._using_file():
+            source = pa.memory_map(self._map_path, "r")
+            try:
+                return source.read_buffer() if source.size() else None
+            finally:
+                source.close()
 
     def drop(self, index: int) -> None:
         with self._lock:
@@ -254,11 +345,25 @@ class DiskStore:
             self._hot_ledger = BufferLedger()
             self._locations = []
             self._mapped = None
-            self._mapped_size = 0
-        self._file.close()
-        if self.file_path is not None:
-            self.file_path.unlink(missing_ok=True)
-        remove_created_directories(self._created_directories)
+            # A thread writing or mapping now closes the descriptor when it is done.
+            release = self._file_users == 0
+            self._file_released = release
+        if release:
+            self._remove_file()
+
+    @property
+    def complete_file(self) -> Path | None:
+        """The file's path once it is one finished Arrow IPC file holding every batch, else None.
+
+        None until the upstream is exhausted, for the dictionary layout (one IPC
+        stream per batch) and for ``write_policy="on_eviction"`` (batches still
+        in the hot layer were never written).
+        """
+        with self._lock:
+            complete = (
+                self._finished and self._write_on_insertion and self._appender.is_single_file
+            )
+            return self.file_path if complete and not self._closed else None
 
     # -- accounting --------------------------------------------------------
 

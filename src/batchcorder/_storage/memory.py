@@ -8,6 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from batchcorder._buffers import BufferLedger
+from batchcorder.errors import CacheClosedError
 
 __all__ = ["MemoryStore"]
 
@@ -26,6 +27,7 @@ class MemoryStore:
     """
 
     file_path: Path | None = None
+    complete_file: Path | None = None
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -38,7 +40,9 @@ class MemoryStore:
     def append(self, index: int, batch: pa.RecordBatch) -> None:
         with self._lock:
             if self._closed:
-                raise ValueError("StreamCache is closed")
+                raise CacheClosedError()
+            if index != len(self._batches):
+                raise ValueError(f"batch {index} appended after {len(self._batches)} batches")
             self._batches.append(batch)
             self._held_count += 1
             self._ledger.add(batch)
@@ -51,6 +55,8 @@ class MemoryStore:
 
     def drop(self, index: int) -> None:
         with self._lock:
+            if index >= len(self._batches):
+                return
             batch = self._batches[index]
             if batch is None:
                 return
@@ -59,6 +65,9 @@ class MemoryStore:
             self._ledger.remove(batch)
 
     def finish(self) -> None:
+        pass
+
+    def check_file(self) -> None:
         pass
 
     def close(self) -> None:

@@ -1,0 +1,213 @@
+"""Pulling the upstream exactly once: claim, pull, check, store, publish.
+
+One :class:`Ingestion` per cache owns the upstream and the stream's progress.
+Any thread that needs a batch not yet pulled either pulls it itself (if no
+other thread is pulling) or waits for the thread that is. The upstream is
+never called, nor a store's I/O done, while the lock is held.
+"""
+
+from __future__ import annotations
+
+import threading
+from types import TracebackType
+
+import pyarrow as pa
+
+from batchcorder._conform import conform_batch
+from batchcorder._storage import BatchStore
+from batchcorder.errors import CacheClosedError, IngestionInterruptedError
+
+__all__ = ["Ingestion", "IngestionCounts"]
+
+#: ``(ingested_batches, ingested_rows, ingested_bytes)``
+IngestionCounts = tuple[int, int, int]
+
+
+#: Releases one parked waiter's lock; called through ``map``, so that waking
+#: every waiter runs no Python code an interrupt could cut short.
+_wake = threading.Lock().__class__.release
+
+
+def _release(upstream: pa.RecordBatchReader | None) -> None:
+    close = getattr(upstream, "close", None)
+    if close is not None:
+        close()
+
+
+class Ingestion:
+    """The upstream of one cache and how far it has been pulled.
+
+    Parameters
+    ----------
+    upstream : pyarrow.RecordBatchReader
+        The one-shot stream; its schema is the cache's.
+    store : BatchStore
+        Where each pulled batch is kept before it is published.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> from batchcorder._storage import MemoryStore
+    >>> table = pa.table({"x": [1, 2, 3]})
+    >>> store = MemoryStore()
+    >>> ingestion = Ingestion(table.to_reader(max_chunksize=2), store)
+    >>> ingestion.wait_for(0), ingestion.frontier
+    (True, 1)
+    >>> ingestion.wait_for(2), ingestion.exhausted, ingestion.counts()
+    (False, True, (2, 3, 24))
+    """
+
+    def __init__(self, upstream: pa.RecordBatchReader, store: BatchStore) -> None:
+        self.schema: pa.Schema = upstream.schema
+        self._store = store
+        self._lock = threading.Lock()
+        # Threads waiting for the current pull, each parked on a lock of its
+        # own that the pulling thread releases when its pull ends.
+        self._waiters: list[threading.Lock] = []
+        # Guarded by _lock. Invariants:
+        # - batches [0, frontier) have been stored (some may be evicted since);
+        # - at most one thread pulls: the one that set _pulling, and it wakes
+        #   every waiter whenever its pull ends, however it ends;
+        # - _failure, once set, is what every reader reaching frontier gets;
+        # - _upstream is None once exhausted, failed or closed.
+        # frontier, exhausted and closed are read without the lock: they only
+        # ever go one way.
+        self._upstream: pa.RecordBatchReader | None = upstream
+        self.frontier = 0
+        self.exhausted = False
+        self.closed = False
+        self._pulling = False
+        self._failure: BaseException | None = None
+        # The failure's own traceback (re-raising must not grow it) and the
+        # batch it stopped at.
+        self._failure_traceback: TracebackType | None = None
+        self._failure_position = 0
+        self._rows = 0
+        self._bytes = 0
+
+    def counts(self) -> IngestionCounts:
+        """Batches, rows and bytes pulled so far, read together."""
+        with self._lock:
+            return self.frontier, self._rows, self._bytes
+
+    def wait_for(self, position: int) -> bool:
+        """Block until batch ``position`` is stored (True) or the stream ended before it (False).
+
+        Pulls from the upstream when the batch is the next one and no other
+        thread is pulling. Raises the recorded failure of the stream, or
+        :class:`CacheClosedError`.
+        """
+        while True:
+            with self._lock:
+                while True:
+                    if self.closed:
+                        raise CacheClosedError()
+                    if position < self.frontier:
+                        return True
+                    if self._failure is not None:
+                        self._raise_failure()
+                    if self.exhausted:
+                        return False
+                    if not self._pulling:
+                        break
+                    self._park()
+            self._pull_next()
+
+    def _park(self) -> None:
+        """Sleep until the current pull ends. Called, and returns, with the lock held."""
+        waiter = threading.Lock()
+        waiter.acquire()
+        self._waiters.append(waiter)
+        try:
+            self._lock.release()
+            waiter.acquire()
+        finally:
+            self._lock.acquire()
+
+    def _raise_failure(self) -> None:
+        recorded = self._failure
+        if isinstance(recorded, Exception):
+            # Each raise starts again from the upstream's own traceback.
+            raise recorded.with_traceback(self._failure_traceback)
+        # An interrupt belongs to the interrupted thread; the others learn
+        # that the stream cannot go on.
+        assert recorded is not None
+        raise IngestionInterruptedError(self._failure_position, recorded) from recorded
+
+    def _pull_next(self) -> None:
+        """Pull, check and store the next batch, if still no one else is pulling.
+
+        An interrupt (KeyboardInterrupt from a signal handler) may land at any
+        call boundary: the claim and the pull sit in one try whose ``finally``
+        publishes the outcome.
+        """
+        claimed = False
+        position = 0
+        upstream = None
+        batch: pa.RecordBatch | None = None
+        failure: BaseException | None = None
+        try:
+            with self._lock:
+                if self._pulling or self.closed or self.exhausted or self._failure is not None:
+                    return
+                self._pulling = claimed = True
+                position = self.frontier
+                upstream = self._upstream
+            if upstream is None:
+                raise CacheClosedError()
+            try:
+                batch = upstream.read_next_batch()
+            except StopIteration:
+                batch = None
+            if batch is None:
+                self._store.finish()
+            else:
+                batch = conform_batch(batch, self.schema, position)
+                self._store.append(position, batch)
+        except BaseException as error:
+            failure = error
+            raise
+        finally:
+            if claimed:
+                # The publication runs no Python-level call before every
+                # waiter is woken: an interrupt cannot cut it short.
+                with self._lock:
+                    if self.closed:
+                        pass  # close() released or will release the upstream
+                    elif failure is not None:
+                        if self._failure is None:
+                            self._failure = failure
+                            self._failure_traceback = failure.__traceback__
+                            self._failure_position = position
+                    elif batch is None:
+                        self.exhausted = True
+                    else:
+                        self._rows += batch.num_rows
+                        self._bytes += batch.nbytes
+                        self.frontier = position + 1
+                    self._pulling = False
+                    waiters, self._waiters = self._waiters, []
+                    list(map(_wake, waiters))
+                _release(self._take_finished_upstream())
+
+    def _take_finished_upstream(self) -> pa.RecordBatchReader | None:
+        """The upstream to release, once the stream has ended (exhausted, failed or closed)."""
+        with self._lock:
+            if self.closed or self.exhausted or self._failure is not None:
+                upstream, self._upstream = self._upstream, None
+                return upstream
+            return None
+
+    def close(self) -> None:
+        """Stop: release the upstream (at once, or when the current pull ends)."""
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+            upstream = None if self._pulling else self._upstream
+            if upstream is not None:
+                self._upstream = None
+            waiters, self._waiters = self._waiters, []
+            list(map(_wake, waiters))
+        _release(upstream)
+
