@@ -169,7 +169,7 @@ def test_replay_reports_evicted_and_closed_batches() -> None:
     ingestion = Ingestion(
         pa.RecordBatchReader.from_batches(batches[0].schema, iter(batches)), store
     )
-    registry = ReaderRegistry(1, store.drop)
+    registry = ReaderRegistry(1, store.drop, ingestion.bounds)
     replay = Replay(ingestion, store, registry)
     admission = registry.admit(from_start=True, frontier=0)
     assert replay.fetch(0).equals(batches[0]) and replay.cached(0).equals(batches[0])

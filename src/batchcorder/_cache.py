@@ -11,6 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from batchcorder._bounds import StreamBounds
 from batchcorder._casting import CastingStreamCache
 from batchcorder._eviction import ReaderRegistry
 from batchcorder._ingestion import Ingestion
@@ -101,8 +102,9 @@ class StreamCache:
             store.close()
             raise
         self._store = store
-        self._ingestion = Ingestion(upstream, store)
-        self._registry = ReaderRegistry(options.max_readers, store.drop)
+        bounds = StreamBounds()
+        self._ingestion = Ingestion(upstream, store, bounds)
+        self._registry = ReaderRegistry(options.max_readers, store.drop, bounds)
         self._replay = Replay(self._ingestion, store, self._registry)
 
     # -- public properties -------------------------------------------------

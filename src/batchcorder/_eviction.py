@@ -6,6 +6,7 @@ import itertools
 import threading
 from collections.abc import Callable
 
+from batchcorder._bounds import StreamBounds
 from batchcorder.errors import BatchEvictedError, ReaderLimitError
 
 __all__ = ["ReaderRegistry"]
@@ -45,8 +46,15 @@ class ReaderRegistry:
             #: Whether the reader must report its moves (``max_readers`` is set).
             self.tracked = tracked
 
-    def __init__(self, max_readers: int | None, drop: Callable[[int], None]) -> None:
+    def __init__(
+        self,
+        max_readers: int | None,
+        drop: Callable[[int], None],
+        bounds: StreamBounds | None = None,
+    ) -> None:
         self.max_readers = max_readers
+        #: evicted_before, shared with the readers' lock-free path.
+        self.bounds = StreamBounds() if bounds is None else bounds
         self._drop = drop
         self._lock = threading.Lock()
         self._tokens = itertools.count()
@@ -55,9 +63,13 @@ class ReaderRegistry:
         # is >= evicted_before; nothing is evicted before max_readers readers
         # were created. evicted_before only grows, so readers read it unlocked.
         self.created = 0
-        self.evicted_before = 0
         self._positions: dict[int, int] = {}
         self._frontier_seen = 0
+
+    @property
+    def evicted_before(self) -> int:
+        """Batches before this one were evicted."""
+        return self.bounds.evicted_before
 
     def admit(self, from_start: bool, frontier: int) -> ReaderRegistry.Admission:
         """Count a new reader starting at batch 0 (``from_start``) or at ``frontier``.
@@ -112,7 +124,7 @@ class ReaderRegistry:
         start = self.evicted_before
         if slowest <= start:
             return range(0)
-        self.evicted_before = slowest
+        self.bounds.evicted_before = slowest
         return range(start, slowest)
 
     def _drop_range(self, positions: range) -> None:

@@ -13,6 +13,7 @@ from types import TracebackType
 
 import pyarrow as pa
 
+from batchcorder._bounds import StreamBounds
 from batchcorder._conform import conform_batch
 from batchcorder._storage import BatchStore
 from batchcorder.errors import CacheClosedError, IngestionInterruptedError
@@ -57,8 +58,15 @@ class Ingestion:
     (False, True, (2, 3, 24))
     """
 
-    def __init__(self, upstream: pa.RecordBatchReader, store: BatchStore) -> None:
+    def __init__(
+        self,
+        upstream: pa.RecordBatchReader,
+        store: BatchStore,
+        bounds: StreamBounds | None = None,
+    ) -> None:
         self.schema: pa.Schema = upstream.schema
+        #: frontier and closed, shared with the readers' lock-free path.
+        self.bounds = StreamBounds() if bounds is None else bounds
         self._store = store
         self._lock = threading.Lock()
         # Threads waiting for the current pull, each parked on a lock of its
@@ -66,6 +74,8 @@ class Ingestion:
         self._waiters: list[threading.Lock] = []
         # Guarded by _lock. Invariants:
         # - batches [0, frontier) have been stored (some may be evicted since);
+        # - no Python-level call (a property, a method) between claiming a
+        #   pull and waking the waiters, so that no interrupt can land there;
         # - at most one thread pulls: the one that set _pulling, and it wakes
         #   every waiter whenever its pull ends, however it ends;
         # - _failure, once set, is what every reader reaching frontier gets;
@@ -73,9 +83,7 @@ class Ingestion:
         # frontier, exhausted and closed are read without the lock: they only
         # ever go one way.
         self._upstream: pa.RecordBatchReader | None = upstream
-        self.frontier = 0
         self.exhausted = False
-        self.closed = False
         self._pulling = False
         self._failure: BaseException | None = None
         # The failure's own traceback (re-raising must not grow it) and the
@@ -85,10 +93,20 @@ class Ingestion:
         self._rows = 0
         self._bytes = 0
 
+    @property
+    def frontier(self) -> int:
+        """Batches pulled (and stored) so far."""
+        return self.bounds.frontier
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self.bounds.closed
+
     def counts(self) -> IngestionCounts:
         """Batches, rows and bytes pulled so far, read together."""
         with self._lock:
-            return self.frontier, self._rows, self._bytes
+            return self.bounds.frontier, self._rows, self._bytes
 
     def wait_for(self, position: int) -> bool:
         """Block until batch ``position`` is stored (True) or the stream ended before it (False).
@@ -100,9 +118,9 @@ class Ingestion:
         while True:
             with self._lock:
                 while True:
-                    if self.closed:
+                    if self.bounds.closed:
                         raise CacheClosedError()
-                    if position < self.frontier:
+                    if position < self.bounds.frontier:
                         return True
                     if self._failure is not None:
                         self._raise_failure()
@@ -148,22 +166,12 @@ class Ingestion:
         failure: BaseException | None = None
         try:
             with self._lock:
-                if self._pulling or self.closed or self.exhausted or self._failure is not None:
+                if self._pulling or self.bounds.closed or self.exhausted or self._failure is not None:
                     return
                 self._pulling = claimed = True
-                position = self.frontier
+                position = self.bounds.frontier
                 upstream = self._upstream
-            if upstream is None:
-                raise CacheClosedError()
-            try:
-                batch = upstream.read_next_batch()
-            except StopIteration:
-                batch = None
-            if batch is None:
-                self._store.finish()
-            else:
-                batch = conform_batch(batch, self.schema, position)
-                self._store.append(position, batch)
+            batch = self._pull(upstream, position)
         except BaseException as error:
             failure = error
             raise
@@ -172,7 +180,7 @@ class Ingestion:
                 # The publication runs no Python-level call before every
                 # waiter is woken: an interrupt cannot cut it short.
                 with self._lock:
-                    if self.closed:
+                    if self.bounds.closed:
                         pass  # close() released or will release the upstream
                     elif failure is not None:
                         if self._failure is None:
@@ -184,16 +192,31 @@ class Ingestion:
                     else:
                         self._rows += batch.num_rows
                         self._bytes += batch.nbytes
-                        self.frontier = position + 1
+                        self.bounds.frontier = position + 1
                     self._pulling = False
                     waiters, self._waiters = self._waiters, []
                     list(map(_wake, waiters))
                 _release(self._take_finished_upstream())
 
+    def _pull(self, upstream: pa.RecordBatchReader | None, position: int) -> pa.RecordBatch | None:
+        """Read batch ``position`` from the upstream, check it and store it; None at the end."""
+        if upstream is None:
+            raise CacheClosedError()
+        try:
+            batch = upstream.read_next_batch()
+        except StopIteration:
+            batch = None
+        if batch is None:
+            self._store.finish()
+            return None
+        batch = conform_batch(batch, self.schema, position)
+        self._store.append(position, batch)
+        return batch
+
     def _take_finished_upstream(self) -> pa.RecordBatchReader | None:
         """The upstream to release, once the stream has ended (exhausted, failed or closed)."""
         with self._lock:
-            if self.closed or self.exhausted or self._failure is not None:
+            if self.bounds.closed or self.exhausted or self._failure is not None:
                 upstream, self._upstream = self._upstream, None
                 return upstream
             return None
@@ -201,9 +224,9 @@ class Ingestion:
     def close(self) -> None:
         """Stop: release the upstream (at once, or when the current pull ends)."""
         with self._lock:
-            if self.closed:
+            if self.bounds.closed:
                 return
-            self.closed = True
+            self.bounds.closed = True
             upstream = None if self._pulling else self._upstream
             if upstream is not None:
                 self._upstream = None

@@ -7,6 +7,7 @@ from typing import Protocol
 
 import pyarrow as pa
 
+from batchcorder._bounds import StreamBounds
 from batchcorder.errors import ReaderConsumedError
 
 __all__ = ["ReaderSource", "StreamCacheReader"]
@@ -15,16 +16,20 @@ __all__ = ["ReaderSource", "StreamCacheReader"]
 class ReaderSource(Protocol):
     """What a reader needs of its cache: the contract behind the lock-free read.
 
-    ``cached`` is the hot path: it must never block nor take a lock, so it
-    may only rely on state that moves one way (batches become available, are
-    evicted, or the cache closes). Everything that waits, pulls or raises the
-    stream's errors is ``fetch``.
+    The hot path reads ``bounds`` and calls ``get``, and nothing else: batch
+    ``i`` with ``bounds.evicted_before <= i < bounds.frontier`` and not
+    ``bounds.closed`` is in the store, and ``get(i)`` returns it without
+    blocking or taking a lock (or raises KeyError/IndexError if it was evicted
+    or closed meanwhile). Those values only move one way, so a stale read
+    only sends the reader to ``fetch``, which waits, pulls or raises the
+    stream's errors.
     """
 
     schema: pa.Schema
+    bounds: StreamBounds
 
-    def cached(self, position: int) -> pa.RecordBatch | None:
-        """Batch ``position`` if it is stored now, else None; never blocks."""
+    def get(self, position: int) -> pa.RecordBatch:
+        """Batch ``position`` from the store; KeyError/IndexError if it is not there."""
 
     def fetch(self, position: int) -> pa.RecordBatch | None:
         """Batch ``position``, pulling up to it if needed; None past the end of the stream."""
@@ -66,6 +71,8 @@ class StreamCacheReader:
 
     def __init__(self, source: ReaderSource, position: int, token: int, tracked: bool) -> None:
         self._source = source
+        self._bounds = source.bounds
+        self._get = source.get
         # Index of the next batch to return.
         self._position = position
         # Who this reader is to the cache, and whether it reports its moves
@@ -102,10 +109,18 @@ class StreamCacheReader:
         return pa.Table.from_batches(list(self), schema=self.schema)
 
     def _advance(self) -> pa.RecordBatch:
-        # The hot path: a cached batch costs one call and no lock.
+        # The hot path: a stored batch costs three reads, one lookup, no lock
+        # (the ReaderSource contract).
         position = self._position
-        batch = None if self._closed else self._source.cached(position)
-        if batch is None:
+        bounds = self._bounds
+        if bounds.evicted_before <= position < bounds.frontier and not (
+            self._closed or bounds.closed
+        ):
+            try:
+                batch = self._get(position)
+            except (KeyError, IndexError):
+                batch = self._slow_batch(position)
+        else:
             batch = self._slow_batch(position)
         self._position = position + 1
         if self._tracked:

@@ -1,15 +1,18 @@
 """What a reader sees of its cache: the one interface between the two.
 
 :class:`Replay` implements :class:`~batchcorder._reader.ReaderSource` over a
-cache's ingestion, store and reader registry. The reader's hot path calls
-:meth:`Replay.cached` only: it takes no lock, because the bounds it checks
-(``evicted_before`` and ``frontier``) only grow and ``closed`` only turns on.
+cache's ingestion, store and reader registry. The reader's hot path reads
+:attr:`Replay.bounds` and calls :attr:`Replay.get` only: no lock, because
+the bounds only move one way (see :class:`~batchcorder._bounds.StreamBounds`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pyarrow as pa
 
+from batchcorder._bounds import StreamBounds
 from batchcorder._eviction import ReaderRegistry
 from batchcorder._ingestion import Ingestion
 from batchcorder._storage import BatchStore
@@ -25,9 +28,9 @@ class Replay:
     --------
     >>> import pyarrow as pa
     >>> from batchcorder._storage import MemoryStore
-    >>> store = MemoryStore()
-    >>> ingestion = Ingestion(pa.table({"x": [1, 2]}).to_reader(max_chunksize=1), store)
-    >>> replay = Replay(ingestion, store, ReaderRegistry(None, store.drop))
+    >>> store, bounds = MemoryStore(), StreamBounds()
+    >>> ingestion = Ingestion(pa.table({"x": [1, 2]}).to_reader(max_chunksize=1), store, bounds)
+    >>> replay = Replay(ingestion, store, ReaderRegistry(None, store.drop, bounds))
     >>> replay.cached(0) is None  # not pulled yet
     True
     >>> replay.fetch(0).num_rows, replay.cached(0).num_rows, replay.fetch(2)
@@ -35,19 +38,24 @@ class Replay:
     """
 
     def __init__(self, ingestion: Ingestion, store: BatchStore, registry: ReaderRegistry) -> None:
+        if ingestion.bounds is not registry.bounds:
+            raise ValueError("the ingestion and the registry must share one StreamBounds")
         self.schema: pa.Schema = ingestion.schema
+        self.bounds: StreamBounds = ingestion.bounds
+        self.get: Callable[[int], pa.RecordBatch] = store.get
         self._ingestion = ingestion
         self._store = store
         self._registry = registry
 
     def cached(self, position: int) -> pa.RecordBatch | None:
-        """Batch ``position`` if it is in the store now; None otherwise. Never blocks."""
-        if (
-            self._registry.evicted_before <= position < self._ingestion.frontier
-            and not self._ingestion.closed
-        ):
+        """Batch ``position`` if it is in the store now, else None; never blocks.
+
+        What the reader's hot path does inline, with :attr:`bounds` and :attr:`get`.
+        """
+        bounds = self.bounds
+        if bounds.evicted_before <= position < bounds.frontier and not bounds.closed:
             try:
-                return self._store.get(position)
+                return self.get(position)
             except (KeyError, IndexError):
                 return None  # dropped or closed meanwhile: fetch() says which
         return None
@@ -90,3 +98,4 @@ class Replay:
     def finished(self, token: int) -> None:
         """A tracked reader is done."""
         self._registry.finished(token)
+

@@ -161,6 +161,10 @@ class DiskStore:
         Reading a mapping past the end of a truncated file raises SIGBUS, so
         the size is checked before every read of bytes not yet checked.
         """
+        # Read before the stat: once finished, the file's state is final, so a
+        # stat taken after must match it (one taken before might not).
+        with self._lock:
+            expected = self._file_state if self._finished else None
         found = os.fstat(fd)
         if found.st_size < end:
             raise CacheFileError(
@@ -168,8 +172,6 @@ class DiskStore:
                 f"is {found.st_size} bytes long but the cache wrote {end}: it was truncated "
                 "by another process, and the batches in the lost bytes cannot be read",
             )
-        with self._lock:
-            expected = self._file_state if self._finished else None
         if expected is not None and (found.st_size, found.st_mtime_ns) != expected:
             raise CacheFileError(
                 self.file_path,

@@ -34,7 +34,12 @@ class MemoryStore:
         # Index i holds batch i; dropped batches leave None so indices stay stable.
         self._batches: list[pa.RecordBatch | None] = []
         self._held_count = 0
+        # Bytes are counted lazily: appends only note the batch (ingestion
+        # stays cheap), and memory_bytes folds the batches counted since into
+        # the ledger. Invariant: every held batch is in the ledger or in
+        # _uncounted (positions), never both.
         self._ledger = BufferLedger()
+        self._uncounted: set[int] = set()
         self._closed = False
 
     def append(self, index: int, batch: pa.RecordBatch) -> None:
@@ -45,7 +50,7 @@ class MemoryStore:
                 raise ValueError(f"batch {index} appended after {len(self._batches)} batches")
             self._batches.append(batch)
             self._held_count += 1
-            self._ledger.add(batch)
+            self._uncounted.add(index)
 
     def get(self, index: int) -> pa.RecordBatch:
         batch = self._batches[index]
@@ -62,7 +67,10 @@ class MemoryStore:
                 return
             self._batches[index] = None
             self._held_count -= 1
-            self._ledger.remove(batch)
+            if index in self._uncounted:
+                self._uncounted.discard(index)
+            else:
+                self._ledger.remove(batch)
 
     def finish(self) -> None:
         pass
@@ -76,6 +84,7 @@ class MemoryStore:
             self._batches = []
             self._held_count = 0
             self._ledger = BufferLedger()
+            self._uncounted = set()
 
     @property
     def memory_batches(self) -> int:
@@ -83,7 +92,13 @@ class MemoryStore:
 
     @property
     def memory_bytes(self) -> int:
-        return self._ledger.bytes
+        with self._lock:
+            for index in sorted(self._uncounted):
+                batch = self._batches[index]
+                if batch is not None:
+                    self._ledger.add(batch)
+            self._uncounted.clear()
+            return self._ledger.bytes
 
     @property
     def disk_batches(self) -> int:
