@@ -166,7 +166,12 @@ class Ingestion:
         failure: BaseException | None = None
         try:
             with self._lock:
-                if self._pulling or self.bounds.closed or self.exhausted or self._failure is not None:
+                if (
+                    self._pulling
+                    or self.bounds.closed
+                    or self.exhausted
+                    or self._failure is not None
+                ):
                     return
                 self._pulling = claimed = True
                 position = self.bounds.frontier
@@ -233,4 +238,3 @@ class Ingestion:
             waiters, self._waiters = self._waiters, []
             list(map(_wake, waiters))
         _release(upstream)
-

@@ -98,4 +98,3 @@ class Replay:
     def finished(self, token: int) -> None:
         """A tracked reader is done."""
         self._registry.finished(token)
-

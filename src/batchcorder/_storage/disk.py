@@ -362,9 +362,7 @@ class DiskStore:
         in the hot layer were never written).
         """
         with self._lock:
-            complete = (
-                self._finished and self._write_on_insertion and self._appender.is_single_file
-            )
+            complete = self._finished and self._write_on_insertion and self._appender.is_single_file
             return self.file_path if complete and not self._closed else None
 
     # -- accounting --------------------------------------------------------

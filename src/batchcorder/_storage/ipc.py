@@ -114,11 +114,7 @@ class _FileLayout:
 
     def bytes_needed(self, batch: pa.RecordBatch) -> int:
         header = self._framing.header if self._count == 0 else 0
-        return (
-            header
-            + pa.ipc.get_record_batch_size(batch)
-            + self._framing.footer(self._count + 1)
-        )
+        return header + pa.ipc.get_record_batch_size(batch) + self._framing.footer(self._count + 1)
 
     def append(self, batch: pa.RecordBatch) -> tuple[int, int]:
         start = self._sink.tell()
