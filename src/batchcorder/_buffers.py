@@ -8,9 +8,9 @@ count, so the total is the memory really held.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import pyarrow as pa
+
+from batchcorder._types import holds_dictionary
 
 __all__ = ["BufferLedger", "batch_buffers"]
 
@@ -44,27 +44,6 @@ def _dictionary_buffers(array: pa.Array, found: list[pa.Buffer]) -> None:
             _dictionary_buffers(array.field(i), found)
 
 
-def _holds_dictionary(data_type: pa.DataType) -> bool:
-    """Whether arrays of ``data_type`` can hold a dictionary, at any depth."""
-    try:
-        return _holds_dictionary_cached(data_type)
-    except TypeError:  # an extension type that is not hashable
-        return _type_holds_dictionary(data_type)
-
-
-@lru_cache(maxsize=256)
-def _holds_dictionary_cached(data_type: pa.DataType) -> bool:
-    return _type_holds_dictionary(data_type)
-
-
-def _type_holds_dictionary(data_type: pa.DataType) -> bool:
-    if isinstance(data_type, pa.BaseExtensionType):
-        return _holds_dictionary(data_type.storage_type)
-    if pa.types.is_dictionary(data_type):
-        return True
-    return any(_holds_dictionary(data_type.field(i).type) for i in range(data_type.num_fields))
-
-
 def batch_buffers(batch: pa.RecordBatch) -> list[pa.Buffer]:
     """Return the buffers behind ``batch``, dictionaries included.
 
@@ -79,7 +58,7 @@ def batch_buffers(batch: pa.RecordBatch) -> list[pa.Buffer]:
     for column in batch.columns:
         found += column.buffers()
         # Array.buffers() flattens children but never includes a dictionary.
-        if _holds_dictionary(column.type):
+        if holds_dictionary(column.type):
             _dictionary_buffers(column, found)
     return [buffer for buffer in found if buffer is not None]
 

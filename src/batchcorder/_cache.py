@@ -6,13 +6,13 @@ import weakref
 from collections.abc import Callable
 from os import PathLike
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import pyarrow as pa
 
 from batchcorder._bounds import StreamBounds
 from batchcorder._casting import CastingStreamCache
+from batchcorder._closing import ClosesOnExit
 from batchcorder._eviction import ReaderRegistry
 from batchcorder._ingestion import Ingestion
 from batchcorder._options import validate_flag, validate_options
@@ -29,7 +29,7 @@ __all__ = ["ProgressCallback", "StreamCache"]
 ProgressCallback = Callable[[int, int, int], object]
 
 
-class StreamCache:
+class StreamCache(ClosesOnExit):
     """A replayable cache over a one-shot Arrow stream.
 
     The upstream is pulled lazily and exactly once, in order, only as far as
@@ -339,17 +339,6 @@ class StreamCache:
         """
         self._ingestion.close()
         self._finalizer()
-
-    def __enter__(self) -> StreamCache:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         mode = "disk" if self._store.file_path is not None else "memory"

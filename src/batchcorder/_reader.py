@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import Protocol
 
 import pyarrow as pa
 
 from batchcorder._bounds import StreamBounds
+from batchcorder._closing import ClosesOnExit
 from batchcorder.errors import ReaderConsumedError
 
 __all__ = ["ReaderSource", "StreamCacheReader"]
@@ -44,7 +44,7 @@ class ReaderSource(Protocol):
         """A tracked reader is done."""
 
 
-class StreamCacheReader:
+class StreamCacheReader(ClosesOnExit):
     """An iterator of ``pyarrow.RecordBatch`` over a :class:`StreamCache`.
 
     Readers are created by :meth:`StreamCache.reader`; each keeps its own
@@ -189,17 +189,6 @@ class StreamCacheReader:
         self._closed = True
         if self._tracked:
             self._source.finished(self._token)
-
-    def __enter__(self) -> StreamCacheReader:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"at batch {self._position}"

@@ -21,6 +21,7 @@ from typing import Protocol
 import pyarrow as pa
 
 from batchcorder._storage.sink import PositionedSink
+from batchcorder._types import holds_dictionary
 
 __all__ = ["IpcAppender", "open_appender"]
 
@@ -54,14 +55,6 @@ class IpcAppender(Protocol):
 
     def read(self, mapped: pa.Buffer, offset: int, length: int) -> pa.RecordBatch:
         """Decode the batch at ``offset`` of ``mapped`` without copying it."""
-
-
-def _has_dictionary(data_type: pa.DataType) -> bool:
-    if isinstance(data_type, pa.BaseExtensionType):
-        return _has_dictionary(data_type.storage_type)
-    if pa.types.is_dictionary(data_type):
-        return True
-    return any(_has_dictionary(data_type.field(i).type) for i in range(data_type.num_fields))
 
 
 class _FileFraming:
@@ -186,6 +179,6 @@ class _StreamSegmentLayout:
 
 def open_appender(sink: PositionedSink, schema: pa.Schema) -> IpcAppender:
     """Pick the layout for ``schema`` and start writing to ``sink``."""
-    if any(_has_dictionary(field.type) for field in schema):
+    if any(holds_dictionary(field.type) for field in schema):
         return _StreamSegmentLayout(sink, schema)
     return _FileLayout(sink, schema)
