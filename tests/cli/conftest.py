@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -126,6 +127,22 @@ def to_stream() -> Callable[..., bytes]:
 def run() -> Callable[..., Result]:
     """:func:`run_command`: run any command line, e.g. the installed script."""
     return run_command
+
+
+def run_in_process(*args: object, stdin: bytes | None = None) -> Result:
+    """Run ``batchcorder ARGS...`` through ``main`` in this process, with its own streams."""
+    from batchcorder._cli.main import main
+
+    out, err = io.BytesIO(), io.StringIO()
+    source = io.BufferedReader(io.BytesIO(b"" if stdin is None else stdin))
+    status = main([str(arg) for arg in args], stdin=source, stdout=out, stderr=err)
+    return Result(status, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture
+def command() -> Runner:
+    """:func:`run_in_process`: the command's ``main`` without a subprocess (fast)."""
+    return run_in_process
 
 
 @pytest.fixture

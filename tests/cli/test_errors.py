@@ -1,4 +1,8 @@
-"""Bad input: one line on standard error, exit status 2, no traceback (unless --debug)."""
+"""Bad input: one line on standard error, exit status 2, no traceback (unless --debug).
+
+Run in-process through ``main`` (fast), but for ``--debug``, which lets the
+traceback out of the process.
+"""
 
 from __future__ import annotations
 
@@ -17,51 +21,51 @@ def assert_one_line_error(result, *fragments: str) -> None:
         assert fragment in lines[0]
 
 
-def test_unknown_file_type(cli, tmp_path: Path):
+def test_unknown_file_type(command, tmp_path: Path):
     notes = tmp_path / "notes.txt"
     notes.write_text("hello\n")
-    assert_one_line_error(cli("query", notes, "SELECT 1"), "unknown file type", "notes.txt")
+    assert_one_line_error(command("query", notes, "SELECT 1"), "unknown file type", "notes.txt")
 
 
-def test_missing_file(cli, tmp_path: Path):
+def test_missing_file(command, tmp_path: Path):
     missing = tmp_path / "missing.parquet"
     assert_one_line_error(
-        cli("query", missing, "SELECT 1"), "cannot read", "No such file or directory"
+        command("query", missing, "SELECT 1"), "cannot read", "No such file or directory"
     )
 
 
-def test_directory(cli, tmp_path: Path):
-    assert_one_line_error(cli("query", tmp_path, "SELECT 1"), "is a directory")
+def test_directory(command, tmp_path: Path):
+    assert_one_line_error(command("query", tmp_path, "SELECT 1"), "is a directory")
 
 
-def test_corrupt_parquet(cli, tmp_path: Path):
+def test_corrupt_parquet(command, tmp_path: Path):
     broken = tmp_path / "broken.parquet"
     broken.write_bytes(b"PAR1 this is not really parquet")
-    assert_one_line_error(cli("query", broken, "SELECT 1"), "cannot read", "as parquet")
+    assert_one_line_error(command("query", broken, "SELECT 1"), "cannot read", "as parquet")
 
 
-def test_csv_that_breaks_half_way(cli, tmp_path: Path):
+def test_csv_that_breaks_half_way(command, tmp_path: Path):
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n" + "1,2\n" * 10 + "3\n")
-    assert_one_line_error(cli("query", bad, "SELECT 1"), "bad.csv", "Expected 2 columns")
+    assert_one_line_error(command("query", bad, "SELECT 1"), "bad.csv", "Expected 2 columns")
 
 
-def test_empty_standard_input(cli):
-    assert_one_line_error(cli("query", "-", "SELECT 1"), "standard input", "empty")
+def test_empty_standard_input(command):
+    assert_one_line_error(command("query", "-", "SELECT 1"), "standard input", "empty")
 
 
-def test_garbage_on_standard_input(cli):
-    result = cli("query", "-", "SELECT 1", stdin=b"id,name\n1,x\n")
+def test_garbage_on_standard_input(command):
+    result = command("query", "-", "SELECT 1", stdin=b"id,name\n1,x\n")
     assert_one_line_error(result, "standard input is not an Arrow IPC stream")
 
 
-def test_stream_cut_off_half_way(cli, stream_bytes):
-    result = cli("query", "-", "SELECT 1", stdin=stream_bytes[: len(stream_bytes) // 2])
+def test_stream_cut_off_half_way(command, stream_bytes):
+    result = command("query", "-", "SELECT 1", stdin=stream_bytes[: len(stream_bytes) // 2])
     assert_one_line_error(result, "cannot read standard input")
 
 
-def test_parquet_on_standard_input(cli, files):
-    result = cli("query", "-", "SELECT 1", stdin=files["parquet"].read_bytes())
+def test_parquet_on_standard_input(command, files):
+    result = command("query", "-", "SELECT 1", stdin=files["parquet"].read_bytes())
     assert_one_line_error(result, "Parquet file", "give its path")
 
 
@@ -73,8 +77,8 @@ def test_parquet_on_standard_input(cli, files):
         ("datafusion", "No field named nope"),
     ],
 )
-def test_sql_error_carries_the_engines_message(cli, stream_bytes, engine, message):
-    result = cli(
+def test_sql_error_carries_the_engines_message(command, stream_bytes, engine, message):
+    result = command(
         "query", "-", "SELECT count(*) FROM src", "SELECT nope FROM src", "--engine", engine,
         stdin=stream_bytes,
     )  # fmt: skip
@@ -89,36 +93,36 @@ def test_sql_error_carries_the_engines_message(cli, stream_bytes, engine, messag
 
 
 @pytest.mark.parametrize("option", ["--memory-capacity", "--disk-capacity"])
-def test_size_that_does_not_parse(cli, files, option):
-    result = cli("query", files["parquet"], "SELECT 1", option, "12XB")
+def test_size_that_does_not_parse(command, files, option):
+    result = command("query", files["parquet"], "SELECT 1", option, "12XB")
     assert_one_line_error(result, f"argument {option}", "invalid size '12XB'", "512MB or 2GiB")
 
 
-def test_disk_without_capacity(cli, files, tmp_path: Path):
-    result = cli("query", files["parquet"], "SELECT 1", "--disk", tmp_path / "cache")
+def test_disk_without_capacity(command, files, tmp_path: Path):
+    result = command("query", files["parquet"], "SELECT 1", "--disk", tmp_path / "cache")
     assert_one_line_error(result, "--disk needs --disk-capacity")
     assert not (tmp_path / "cache").exists()
 
 
-def test_capacity_without_disk(cli, files):
-    result = cli("query", files["parquet"], "SELECT 1", "--disk-capacity", "1GiB")
+def test_capacity_without_disk(command, files):
+    result = command("query", files["parquet"], "SELECT 1", "--disk-capacity", "1GiB")
     assert_one_line_error(result, "--disk-capacity needs --disk")
 
 
-def test_disk_capacity_too_small(cli, stream_bytes, tmp_path: Path):
+def test_disk_capacity_too_small(command, stream_bytes, tmp_path: Path):
     cache_dir = tmp_path / "cache"
-    result = cli(
+    result = command(
         "query", "-", "SELECT 1", "--disk", cache_dir, "--disk-capacity", "1KB", stdin=stream_bytes
     )
     assert_one_line_error(result, "outgrew --disk-capacity")
     assert not cache_dir.exists()
 
 
-def test_usage_errors(cli, files):
-    assert_one_line_error(cli("query", files["parquet"]), "required: SQL")
-    assert_one_line_error(cli("query", files["parquet"], "SELECT 1", "-e", "sqlite"), "sqlite")
-    assert_one_line_error(cli("frobnicate"), "invalid choice")
-    assert cli().returncode == 2  # no command: the help, on standard error
+def test_usage_errors(command, files):
+    assert_one_line_error(command("query", files["parquet"]), "required: SQL")
+    assert_one_line_error(command("query", files["parquet"], "SELECT 1", "-e", "sqlite"), "sqlite")
+    assert_one_line_error(command("frobnicate"), "invalid choice")
+    assert command().returncode == 2  # no command: the help, on standard error
 
 
 def test_debug_shows_the_traceback(cli, stream_bytes):

@@ -1,15 +1,23 @@
-"""Ctrl-C: exit status 130, one line, and the cache's files removed."""
+"""Ctrl-C and SIGTERM: exit status 130 or 143, one line, the cache's files removed, in bounded time."""
 
 from __future__ import annotations
 
+import fcntl
+import os
+import pty
+import select
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
+
+from batchcorder._cli.interrupts import STOP_GRACE
 
 #: Long enough that no engine finishes before the interrupt.
 SLOW_SQL = (
@@ -72,3 +80,103 @@ def test_ctrl_c_during_a_long_query(files, tmp_path: Path, engine: str):
     status, stderr = interrupt(process)
     assert (status, stderr) == (130, "batchcorder: interrupted\n")
     assert not cache_dir.exists()
+
+
+def test_sigterm_while_polars_will_not_stop(files, tmp_path: Path):
+    """Polars ignores SIGTERM: the watchdog removes the cache file and ends the process."""
+    cache_dir = tmp_path / "cache"
+    process = start(
+        "query", files["parquet"], SLOW_SQL, "--engine", "polars",
+        "--disk", cache_dir, "--disk-capacity", "1GiB",
+    )  # fmt: skip
+    wait_for_cache_file(cache_dir, process)
+    time.sleep(2.0)  # ingested and registered: the query is running
+    assert process.poll() is None
+    started = time.monotonic()
+    status, stderr = interrupt(process, signal.SIGTERM)
+    took = time.monotonic() - started
+    assert status == 143
+    assert stderr.startswith("batchcorder: interrupted") and stderr.count("\n") == 1
+    assert took < STOP_GRACE + 10  # it ran for minutes before the watchdog
+    assert not cache_dir.exists()
+
+
+@pytest.mark.parametrize(
+    ("engine", "signum"), [("polars", signal.SIGTERM), ("datafusion", signal.SIGINT)]
+)
+def test_a_second_signal_exits_at_once(files, tmp_path: Path, engine: str, signum: int):
+    cache_dir = tmp_path / "cache"
+    process = start(
+        "query", files["parquet"], SLOW_SQL, "--engine", engine,
+        "--disk", cache_dir, "--disk-capacity", "1GiB",
+    )  # fmt: skip
+    wait_for_cache_file(cache_dir, process)
+    time.sleep(2.0)
+    assert process.poll() is None
+    started = time.monotonic()
+    process.send_signal(signum)
+    time.sleep(0.05)
+    if process.poll() is None:
+        process.send_signal(signum)
+    _, stderr = process.communicate(timeout=30)
+    took = time.monotonic() - started
+    assert process.returncode == 128 + signum
+    assert stderr.decode().startswith("batchcorder: interrupted")
+    assert took < STOP_GRACE  # not the watchdog's deadline: at once
+    assert not cache_dir.exists()
+
+
+def screen(raw: bytes) -> list[str]:
+    """The lines a terminal shows for ``raw``: ``\\r`` returns to the line's start, ``ESC[K`` erases."""
+    lines = []
+    for line in raw.decode(errors="replace").split("\r\n"):
+        shown: list[str] = []
+        for number, segment in enumerate(line.split("\r")):
+            column = 0 if number else len(shown)
+            parts = segment.split("\x1b[K")
+            for index, part in enumerate(parts):
+                if index:
+                    del shown[column:]
+                shown[column : column + len(part)] = part
+                column += len(part)
+        lines.append("".join(shown).rstrip())
+    return lines
+
+
+@pytest.mark.parametrize("presses", [1, 2])
+def test_ctrl_c_erases_the_progress_bar(presses: int):
+    master, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "batchcorder", "query", "-", "SELECT count(*) FROM src"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+    )
+    os.close(terminal)
+    assert process.stdin is not None
+    table = pa.table({"x": list(range(10_000))})
+    writer = pa.ipc.new_stream(process.stdin, table.schema)
+    drawn = b""
+    deadline = time.monotonic() + 30
+    while b"ingesting" not in drawn and time.monotonic() < deadline:
+        writer.write_table(table)  # a slow producer: the bar shows after half a second
+        process.stdin.flush()
+        if select.select([master], [], [], 0.05)[0]:
+            drawn += os.read(master, 65536)
+    assert b"ingesting" in drawn
+    for _ in range(presses):  # a second Ctrl-C ends the process at once: erased too
+        process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=30) == 130
+    while select.select([master], [], [], 0.5)[0]:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the terminal's other end is closed
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(master)
+    process.stdin.close()
+    shown = [line for line in screen(drawn) if line]
+    assert shown and all(line.startswith("batchcorder: interrupted") for line in shown), shown

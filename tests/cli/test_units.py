@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import datetime
+import decimal
 import io
+import itertools
 import json
 
 import pyarrow as pa
@@ -11,6 +15,7 @@ import pytest
 from batchcorder._cli.errors import one_line
 from batchcorder._cli.output import ResultWriter, format_table
 from batchcorder._cli.progress import ingest_progress
+from batchcorder._cli.render import text_column
 from batchcorder._cli.sizes import format_size, parse_size
 from batchcorder._cli.sources import detect_kind
 
@@ -98,12 +103,104 @@ def test_json_of_nested_and_binary_values():
     assert json.loads(out.getvalue()) == {"s": {"k": 1.5, "l": [None, "z"]}, "b": "AP8="}
 
 
-def test_csv_writer_rejects_nested_values_with_one_line():
-    from batchcorder._cli.errors import CLIError
+def test_csv_writes_nested_values_as_json_text():
+    table = pa.table(
+        {
+            "l": [[1, 2], None, []],
+            "s": [{"k": 1.5, "d": datetime.date(2024, 1, 2)}, {"k": None, "d": None}, None],
+            "m": pa.array([[("a", 1)], [], None], pa.map_(pa.string(), pa.int64())),
+            "b": [b"\x00\xff", None, b""],
+        }
+    )
+    out = io.BytesIO()
+    ResultWriter("csv", out).write(table.to_reader())
+    rows = list(csv.reader(io.StringIO(out.getvalue().decode())))
+    assert rows == [
+        ["l", "s", "m", "b"],
+        ["[1, 2]", '{"k": 1.5, "d": "2024-01-02"}', '{"a": 1}', "0x00ff"],
+        ["", '{"k": null, "d": null}', "{}", ""],
+        ["[]", "", "", "0x"],
+    ]
 
-    table = pa.table({"l": [[1, 2]]})
-    with pytest.raises(CLIError, match="cannot write the result as csv"):
-        ResultWriter("csv", io.BytesIO()).write(table.to_reader())
+
+#: The same durations as each engine computes them: DuckDB an interval, the others a duration.
+DURATIONS = {
+    "duckdb": "SELECT INTERVAL 5 SECOND AS d, TIMESTAMP '2024-01-02 03:04:05.5' - "
+    "TIMESTAMP '2024-01-01' AS diff, INTERVAL '-90 minutes' AS neg",
+    "polars": "SELECT CAST('2024-01-01 00:00:05' AS TIMESTAMP) - CAST('2024-01-01' AS TIMESTAMP) "
+    "AS d, CAST('2024-01-02 03:04:05.5' AS TIMESTAMP) - CAST('2024-01-01' AS TIMESTAMP) AS diff, "
+    "CAST('2024-01-01' AS TIMESTAMP) - CAST('2024-01-01 01:30:00' AS TIMESTAMP) AS neg",
+    "datafusion": "SELECT INTERVAL '5 seconds' AS d, CAST('2024-01-02 03:04:05.5' AS TIMESTAMP) - "
+    "CAST('2024-01-01' AS TIMESTAMP) AS diff, INTERVAL '-90 minutes' AS neg",
+}
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "json"])
+@pytest.mark.parametrize("engine", sorted(DURATIONS))
+def test_durations_print_the_same_from_every_engine(command, to_stream, engine, fmt):
+    stdin = to_stream(pa.table({"x": [1]}))
+    result = command("query", "-", DURATIONS[engine], "-e", engine, "-f", fmt, stdin=stdin)
+    assert result.returncode == 0, result.stderr
+    if fmt == "json":
+        assert json.loads(result.stdout) == {"d": "PT5S", "diff": "P1DT3H4M5.5S", "neg": "-PT1H30M"}
+    elif fmt == "csv":
+        assert result.stdout == b'"d","diff","neg"\n"PT5S","P1DT3H4M5.5S","-PT1H30M"\n'
+    else:
+        assert result.stdout.decode().splitlines()[2].split() == [
+            "PT5S",
+            "P1DT3H4M5.5S",
+            "-PT1H30M",
+        ]
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (datetime.timedelta(0), "PT0S"),
+        (datetime.timedelta(days=400, microseconds=1), "P400DT0.000001S"),
+        (datetime.timedelta(hours=-1), "-PT1H"),
+        (pa.MonthDayNano([14, 3, 0]), "P1Y2M3D"),
+        (pa.MonthDayNano([-1, -2, -3_000_000_000]), "-P1M2DT3S"),
+        (pa.MonthDayNano([1, -1, 0]), "P1M-1D"),
+    ],
+)
+def test_iso_durations(value, text):
+    assert text_column(pa.array([value, None])).to_pylist() == [text, None]
+
+
+def test_every_type_has_one_text():
+    table = pa.table(
+        {
+            "i": pa.array([1, None], pa.int8()),
+            "f": [0.1, float("nan")],
+            "dec": pa.array([decimal.Decimal("1.10"), None], pa.decimal128(5, 2)),
+            "ts": pa.array(
+                [datetime.datetime(2024, 1, 2, 3, 4, 5), None], pa.timestamp("ms", "UTC")
+            ),
+            "t": pa.array([datetime.time(1, 2, 3), None]),
+            "bool": [True, False],
+            "dict": pa.array(["x", None]).dictionary_encode(),
+            "view": pa.array(["v", ""], pa.string_view()),
+            "u": pa.ExtensionArray.from_storage(
+                pa.uuid(), pa.array([bytes(range(16)), None], pa.binary(16))
+            ),
+        }
+    )
+    texts = {
+        name: text_column(column).to_pylist()
+        for name, column in zip(table.column_names, table.columns, strict=True)
+    }
+    assert texts == {
+        "i": ["1", None],
+        "f": ["0.1", "nan"],
+        "dec": ["1.10", None],
+        "ts": ["2024-01-02 03:04:05.000Z", None],
+        "t": ["01:02:03.000000", None],
+        "bool": ["true", "false"],
+        "dict": ["x", None],
+        "view": ["v", ""],
+        "u": ["00010203-0405-0607-0809-0a0b0c0d0e0f", None],
+    }
 
 
 class FakeTerminal(io.StringIO):
@@ -130,3 +227,66 @@ def test_progress_bar_draws_on_a_terminal_only():
 def test_one_line_keeps_the_first_paragraph():
     message = "Schema error: No field named nope.\nValid fields are src.a.\n\nplan..."
     assert one_line(message) == "Schema error: No field named nope. Valid fields are src.a."
+
+
+def every_type() -> pa.Table:
+    return pa.table(
+        {
+            "null": pa.array([None, None], pa.null()),
+            "u64": pa.array([2**64 - 1, 0], pa.uint64()),
+            "view": pa.array(["a", None], pa.string_view()),
+            "large": pa.array(["x", "y"], pa.large_string()),
+            "dict": pa.array(["p", None]).dictionary_encode(),
+            "dec": pa.array([decimal.Decimal("1.5"), None], pa.decimal256(40, 2)),
+            "time": pa.array([datetime.time(1, 2), None]),
+            "date64": pa.array([datetime.date(2020, 1, 1), None], pa.date64()),
+            "ts": pa.array([0, None], pa.timestamp("ns", "Asia/Tokyo")),
+            "ree": pa.RunEndEncodedArray.from_arrays([2], ["r"]),
+            "fixed": pa.array([b"ab", None], pa.binary(2)),
+            "bview": pa.array([b"x", None], pa.binary_view()),
+            "dur": pa.array([datetime.timedelta(minutes=-90), None]),
+            "fsl": pa.array([[1, 2], None], pa.list_(pa.int8(), 2)),
+            "struct": pa.array([{"t": datetime.datetime(2024, 1, 1)}, None]),
+        }
+    )
+
+
+def test_table_and_csv_print_every_type_alike():
+    table = every_type()
+    text, out = io.BytesIO(), io.BytesIO()
+    ResultWriter("table", text).write(table.to_reader())
+    ResultWriter("csv", out).write(table.to_reader())
+    header, *rows = list(csv.reader(io.StringIO(out.getvalue().decode())))
+    assert header == table.column_names
+    lines = text.getvalue().decode().splitlines()
+    starts = [lines[0].index(name) for name in header] + [None]
+    for line, row in zip(lines[2:4], rows, strict=True):
+        cells = [line[a:b].strip() for a, b in itertools.pairwise(starts)]
+        assert [cell if cell != "NULL" else "" for cell in cells] == row
+    assert rows[0][header.index("dur")] == "-PT1H30M"
+    assert rows[0][header.index("ts")] == "1970-01-01 09:00:00.000000000+0900"
+    assert rows[0][header.index("struct")] == '{"t": "2024-01-01T00:00:00.000000"}'
+
+
+def test_json_writes_every_type():
+    out = io.BytesIO()
+    ResultWriter("json", out).write(every_type().to_reader())
+    first, second = (json.loads(line) for line in out.getvalue().splitlines())
+    assert first == {
+        "null": None,
+        "u64": 2**64 - 1,
+        "view": "a",
+        "large": "x",
+        "dict": "p",
+        "dec": 1.5,
+        "time": "01:02:00.000000",
+        "date64": "2020-01-01",
+        "ts": "1970-01-01T09:00:00.000000000+09:00",
+        "ree": "r",
+        "fixed": "YWI=",
+        "bview": "eA==",
+        "dur": "-PT1H30M",
+        "fsl": [1, 2],
+        "struct": {"t": "2024-01-01T00:00:00.000000"},
+    }
+    assert second["ree"] == "r" and second["view"] is None

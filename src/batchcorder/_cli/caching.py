@@ -11,6 +11,7 @@ from typing import Any
 
 from batchcorder import CacheStats, DiskCapacityError, StreamCache
 from batchcorder._cli.errors import CLIError, one_line
+from batchcorder._cli.interrupts import cleanup_on_exit
 from batchcorder._cli.sizes import format_size
 
 __all__ = [
@@ -129,8 +130,9 @@ def cache_session(
 ) -> Iterator[StreamCache]:
     """:func:`open_cache` for a ``with`` block; on the way out, close the cache.
 
-    Closing removes the cache file; a ``--disk`` directory that did not
-    exist before is removed too, if it is empty.
+    Closing removes the cache file; the directories of ``--disk`` that did
+    not exist before are removed too. The same happens if the process is
+    ended by a second Ctrl-C or an engine that would not stop.
 
     Examples
     --------
@@ -144,14 +146,37 @@ def cache_session(
     >>> directory.exists()
     False
     """
-    created = disk is not None and not Path(disk).exists()
+    created = None if disk is None else _first_missing(Path(disk))
+
+    def remove_created() -> None:
+        if created is not None:
+            # The directory is this command's own: nothing in it outlives the run.
+            shutil.rmtree(created, ignore_errors=True)
+
     try:
         with open_cache(reader, disk, disk_capacity, memory_capacity) as cache:
-            yield cache
+            disk_file = cache.disk_file
+
+            def remove_files() -> None:
+                if disk_file is not None:
+                    disk_file.unlink(missing_ok=True)
+                remove_created()
+
+            with cleanup_on_exit(remove_files):
+                yield cache
     finally:
-        if created:
-            # The directory is this command's own: nothing in it outlives the run.
-            shutil.rmtree(str(disk), ignore_errors=True)
+        remove_created()
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The outermost directory of ``path`` that does not exist yet, if any."""
+    path = path.absolute()
+    missing = None
+    while not path.exists():
+        missing, path = path, path.parent
+        if path == missing:  # the root
+            break
+    return missing
 
 
 def disk_full_message(error: DiskCapacityError) -> str:

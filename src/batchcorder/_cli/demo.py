@@ -10,6 +10,8 @@ stats and how many batches the upstream produced: each exactly once.
 
 from __future__ import annotations
 
+import argparse
+import decimal
 import math
 import sys
 import time
@@ -19,6 +21,7 @@ from typing import Any, TextIO
 
 import pyarrow as pa
 
+from batchcorder._cli.arguments import count, engine_list
 from batchcorder._cli.caching import cache_session, format_stats
 from batchcorder._cli.engines import ENGINES, Engine, open_engine, run_statement
 from batchcorder._cli.errors import CLIError
@@ -28,7 +31,7 @@ from batchcorder._cli.sizes import format_size
 from batchcorder._cli.sources import Source
 from batchcorder._cli.synthetic import EventStream
 
-__all__ = ["QUESTIONS", "Question", "demo"]
+__all__ = ["QUESTIONS", "Question", "add_demo_parser", "demo", "run_demo"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,69 @@ QUESTIONS = (
 #: Default disk-mode budgets of the demo.
 DEMO_DISK_CAPACITY = 4 * 1024**3
 DEMO_MEMORY_CAPACITY = 32 * 1024**2
+
+
+def add_demo_parser(commands: Any) -> argparse.ArgumentParser:
+    """Add the ``demo`` subcommand to ``commands`` (what ``add_subparsers`` returned).
+
+    Examples
+    --------
+    >>> import argparse
+    >>> parser = argparse.ArgumentParser(prog="batchcorder")
+    >>> _ = add_demo_parser(parser.add_subparsers())
+    >>> args = parser.parse_args(["demo", "--rows", "1000", "--engines", "duckdb,polars"])
+    >>> args.rows, args.engines, args.run is run_demo
+    (1000, ['duckdb', 'polars'], True)
+    """
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "demo",
+        help="query a synthetic stream with DuckDB, Polars and DataFusion over one cache, "
+        "and show that the stream was read exactly once",
+        description="Ingest a deterministic synthetic event stream into one cache, then ask "
+        "DuckDB, Polars and DataFusion the same questions over it, several rounds; print "
+        "timings, answers and the cache's stats. Needs no network and no files. With --disk, "
+        f"--disk-capacity defaults to {DEMO_DISK_CAPACITY // 1024**3}GiB and --memory-capacity "
+        f"to {DEMO_MEMORY_CAPACITY // 1024**2}MiB, so most batches are read back from the file.",
+    )
+    parser.add_argument(
+        "--rows", type=count(1), default=2_000_000, help="synthetic rows (default 2000000)"
+    )
+    parser.add_argument(
+        "--batch-rows", type=count(1), default=65_536, help="rows per batch (default 65536)"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=count(1),
+        default=3,
+        help="times each engine asks each question (default 3)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=42, help="seed of the synthetic data (default 42)"
+    )
+    parser.add_argument(
+        "--engines",
+        type=engine_list,
+        default=list(ENGINES),
+        metavar="LIST",
+        help="comma-separated engines (default duckdb,polars,datafusion)",
+    )
+    parser.set_defaults(run=run_demo)
+    return parser
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Run ``batchcorder demo`` with parsed arguments; see :func:`demo`."""
+    return demo(
+        args.rows,
+        batch_rows=args.batch_rows,
+        rounds=args.rounds,
+        seed=args.seed,
+        engines=args.engines,
+        disk=args.disk,
+        disk_capacity=args.disk_capacity,
+        memory_capacity=args.memory_capacity,
+        quiet=args.quiet,
+    )
 
 
 def demo(
@@ -188,9 +254,12 @@ def _open_engines(names: Sequence[str], cache: Any, write: Any) -> list[Engine]:
     sessions: list[Engine] = []
     for name in names:
         try:
-            sessions.append(open_engine(name, cache))
+            session = open_engine(name)
         except CLIError as error:
             write(f"skipping {name}: {error}\n")
+        else:
+            session.register("src", cache)
+            sessions.append(session)
     if not sessions:
         raise CLIError("no engine is available: pip install 'batchcorder[all]'")
     return sessions
@@ -240,7 +309,8 @@ def _report(
             columns["query"].append(f"Q{number}")
             columns["rows"].append(answers[session.name][number - 1].num_rows)
             for round_number, took in enumerate(timings[(session.name, number)], start=1):
-                columns[f"round {round_number} ms"].append(round(took, 1))
+                # a decimal with one digit prints as 12.0, where a float prints 12
+                columns[f"round {round_number} ms"].append(decimal.Decimal(f"{took:.1f}"))
     write("\n" + format_table(pa.table(columns), footer=False))
 
     reference = sessions[0].name

@@ -1,14 +1,18 @@
 """The SQL engines the command line drives: DuckDB, Polars and DataFusion.
 
-Each engine gets the cache registered as one table with
-``batchcorder.register`` (the engine adapters) and runs statements, returning
-each result as a ``pyarrow.RecordBatchReader``. Engines are
-imported only when used, so a missing optional engine only matters if asked
-for.
+An engine session starts before the source is read (so a missing engine or a
+SQL argument holding two statements fails at once), then gets the cache
+registered as one table with ``batchcorder.register`` and runs statements.
+Each statement's result is a ``pyarrow.RecordBatchReader``, or None for a
+statement that returns no table: DDL such as ``CREATE VIEW``, and the row
+counts of ``INSERT``, ``UPDATE``, ``DELETE`` or ``COPY``. Engines are
+imported only when used, so a missing optional engine only matters if
+asked for.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
@@ -16,9 +20,14 @@ import pyarrow as pa
 
 from batchcorder import register
 from batchcorder._cli.errors import CLIError, one_line
-from batchcorder._cli.interrupts import interrupted, run_interruptibly
+from batchcorder._cli.interrupts import bounded_stop, interrupted, run_interruptibly
+from batchcorder._cli.statements import (
+    first_keyword,
+    split_statements,
+    without_leading_comments,
+)
 
-__all__ = ["ENGINES", "Engine", "open_engine", "run_statement"]
+__all__ = ["ENGINES", "Engine", "check_statements", "open_engine", "run_statement"]
 
 T = TypeVar("T")
 
@@ -27,108 +36,203 @@ ENGINES = ("duckdb", "polars", "datafusion")
 
 
 class Engine:
-    """One engine session with the cache registered as a table.
+    """One engine session.
 
-    Subclasses set :attr:`name`, :attr:`errors` (what the engine raises for
-    a bad statement) and implement :meth:`execute`.
+    Subclasses set :attr:`name` and :attr:`errors` (what the engine raises
+    for a bad statement) and implement :meth:`register` and :meth:`execute`.
     """
 
     name: ClassVar[str]
     errors: tuple[type[BaseException], ...] = (Exception,)
 
-    def execute(self, sql: str) -> pa.RecordBatchReader | None:
-        """Run one statement; return its result, or None if it has none."""
+    def count_statements(self, sql: str) -> int:
+        """How many statements ``sql`` holds."""
+        return len(split_statements(sql))
+
+    def register(self, table: str, cache: Any) -> None:
+        """Make ``cache`` queryable as ``table``."""
         raise NotImplementedError
+
+    def execute(self, sql: str) -> pa.RecordBatchReader | None:
+        """Run one statement; return its result, or None if it returns no table."""
+        raise NotImplementedError
+
+    def describe(self, error: BaseException) -> str:
+        """The engine's message for a failed statement, on one line."""
+        return one_line(error)
 
     def run(self, work: Callable[[], T]) -> T:
         """Run ``work`` (which calls :meth:`execute`) so that Ctrl-C stops it."""
-        return work()
+        with bounded_stop():
+            return work()
 
     def close(self) -> None:
-        """Release the session."""
+        """Release the session. Idempotent."""
 
 
 class DuckDBEngine(Engine):
-    """DuckDB: statements run in a worker thread, Ctrl-C calls ``interrupt``."""
+    """DuckDB: statements run in a worker thread, Ctrl-C calls ``interrupt``.
+
+    Whether a statement returned a table is DuckDB's own report of the run
+    (its return type ``query_result``, not ``changed_rows`` or ``nothing``),
+    never the shape of what came back: ``INSERT ... RETURNING`` may name a
+    column ``Count``.
+    """
 
     name = "duckdb"
 
-    def __init__(self, cache: Any, table: str) -> None:
+    def __init__(self) -> None:
         import duckdb
 
         self.errors = (duckdb.Error, pa.ArrowException)
         self.connection = duckdb.connect()
+        self.closed = False
+
+    def count_statements(self, sql: str) -> int:
+        try:
+            return len(self.connection.extract_statements(sql))
+        except self.errors:  # a syntax error: reported when the statement runs, in order
+            return len(split_statements(sql))
+
+    def register(self, table: str, cache: Any) -> None:
         register(self.connection, table, cache)
 
     def execute(self, sql: str) -> pa.RecordBatchReader | None:
         relation = self.connection.sql(sql)
-        return None if relation is None else relation.to_arrow_reader()
+        if relation is None:  # duckdb 1.x: the statement ran and returned no table
+            return None
+        if getattr(relation, "_return_type", "query_result") != "query_result":
+            return None  # duckdb 2.x: it ran, and this holds its row count or nothing
+        return relation.to_arrow_reader()
 
     def run(self, work: Callable[[], T]) -> T:
-        return run_interruptibly(work, self.connection.interrupt)
+        with bounded_stop():
+            return run_interruptibly(work, self.connection.interrupt)
 
     def close(self) -> None:
-        self.connection.close()
+        if not self.closed:
+            self.closed = True
+            self.connection.close()
+
+
+#: ``CREATE [OR REPLACE] [TEMP] VIEW [IF NOT EXISTS] name AS query``, which Polars lacks.
+_CREATE_VIEW = re.compile(
+    r"CREATE\s+(?P<replace>OR\s+REPLACE\s+)?(?:TEMP(?:ORARY)?\s+)?VIEW\s+"
+    r"(?P<if_not_exists>IF\s+NOT\s+EXISTS\s+)?"
+    r"(?P<name>\"(?:[^\"]|\"\")+\"|[A-Za-z_][A-Za-z0-9_]*)\s+AS\s+(?P<query>.+)",
+    re.IGNORECASE | re.DOTALL,
+)
+#: Statements after which Polars hands back a status (``CREATE TABLE t``) or an
+#: emptied table rather than a result.
+_POLARS_NO_RESULT = frozenset({"CREATE", "DROP", "TRUNCATE"})
+#: Polars explains an unsupported statement with the parser's whole syntax tree.
+_SYNTAX_TREE = re.compile(r"(not supported:\s*\w+)\s*[({].*", re.DOTALL)
 
 
 class PolarsEngine(Engine):
-    """Polars' SQL context over a LazyFrame; Polars handles Ctrl-C itself."""
+    """Polars' SQL context over a LazyFrame; Polars handles Ctrl-C itself.
+
+    ``CREATE VIEW v AS query`` registers the query's LazyFrame as ``v``:
+    Polars' SQL has no views, and a lazy frame is one.
+    """
 
     name = "polars"
 
-    def __init__(self, cache: Any, table: str) -> None:
+    def __init__(self) -> None:
         import polars as pl
 
         panic = getattr(pl.exceptions, "PanicException", pl.exceptions.PolarsError)
         self.errors = (pl.exceptions.PolarsError, panic, pa.ArrowException)
         self.context = pl.SQLContext()
+
+    def register(self, table: str, cache: Any) -> None:
         register(self.context, table, cache)
 
     def execute(self, sql: str) -> pa.RecordBatchReader | None:
+        statement = without_leading_comments((split_statements(sql) or [sql])[0])
+        view = _CREATE_VIEW.fullmatch(statement)
+        if view is not None:
+            self._create_view(view)
+            return None
         frame = self.context.execute(sql, eager=True)
+        if first_keyword(statement) in _POLARS_NO_RESULT or not frame.columns:
+            return None
         return frame.to_arrow().to_reader()
+
+    def describe(self, error: BaseException) -> str:
+        return one_line(_SYNTAX_TREE.sub(r"\1", str(error)) or error)
+
+    def _create_view(self, view: re.Match[str]) -> None:
+        name = view.group("name")
+        if name.startswith('"'):
+            name = name[1:-1].replace('""', '"')
+        exists = name in self.context.tables()
+        if exists and view.group("if_not_exists"):
+            return
+        if exists and not view.group("replace"):
+            import polars as pl
+
+            raise pl.exceptions.SQLInterfaceError(f"relation {name!r} already exists")
+        self.context.register(name, self.context.execute(view.group("query"), eager=False))
 
 
 class DataFusionEngine(Engine):
-    """DataFusion's session context; DataFusion handles Ctrl-C itself."""
+    """DataFusion's session context; DataFusion handles Ctrl-C itself.
+
+    DDL runs when planned and has no columns; ``INSERT``, ``UPDATE``,
+    ``DELETE`` and ``COPY`` run when their result (a row count) is read,
+    which is then dropped.
+    """
 
     name = "datafusion"
     # DataFusion raises plain Exception (and ValueError) for bad statements.
     errors = (Exception,)
+    _COUNTING_PLANS = frozenset({"DmlStatement", "CopyTo"})
 
-    def __init__(self, cache: Any, table: str) -> None:
+    def __init__(self) -> None:
         import datafusion
 
         self.context = datafusion.SessionContext()
+
+    def register(self, table: str, cache: Any) -> None:
         register(self.context, table, cache)
 
     def execute(self, sql: str) -> pa.RecordBatchReader | None:
-        return pa.RecordBatchReader.from_stream(self.context.sql(sql))
+        frame = self.context.sql(sql)
+        reader = pa.RecordBatchReader.from_stream(frame)
+        if reader.schema.names and self._plan_kind(frame) not in self._COUNTING_PLANS:
+            return reader
+        for _ in reader:  # run it: DML does its work as its result is read
+            pass
+        return None
+
+    @staticmethod
+    def _plan_kind(frame: Any) -> str:
+        try:
+            return type(frame.logical_plan().to_variant()).__name__
+        except Exception:  # a plan the bindings cannot describe: a query
+            return ""
 
 
-_ENGINE_CLASSES: dict[str, type[Any]] = {
+_ENGINE_CLASSES: dict[str, type[Engine]] = {
     "duckdb": DuckDBEngine,
     "polars": PolarsEngine,
     "datafusion": DataFusionEngine,
 }
 
 
-def open_engine(name: str, cache: Any, table: str = "src") -> Engine:
-    """Start engine ``name`` with ``cache`` registered as ``table``.
+def open_engine(name: str) -> Engine:
+    """Start a session of engine ``name``.
 
     Parameters
     ----------
     name : {"duckdb", "polars", "datafusion"}
         The engine.
-    cache : StreamCache
-        The cache to query.
-    table : str, default "src"
-        The table name in SQL.
 
     Returns
     -------
     Engine
-        The session; close it when done.
+        The session; register the cache, run statements, then close it.
 
     Raises
     ------
@@ -139,9 +243,12 @@ def open_engine(name: str, cache: Any, table: str = "src") -> Engine:
     --------
     >>> import pyarrow as pa
     >>> from batchcorder import StreamCache
-    >>> engine = open_engine("duckdb", StreamCache(pa.table({"x": [1, 2, 3]})))
+    >>> engine = open_engine("duckdb")
+    >>> engine.register("src", StreamCache(pa.table({"x": [1, 2, 3]})))
     >>> engine.execute("SELECT count(*) AS n FROM src").read_all().to_pylist()
     [{'n': 3}]
+    >>> engine.execute("CREATE VIEW big AS SELECT * FROM src WHERE x > 1") is None
+    True
     >>> engine.close()
     """
     try:
@@ -149,12 +256,41 @@ def open_engine(name: str, cache: Any, table: str = "src") -> Engine:
     except KeyError:
         raise CLIError(f"unknown engine {name!r}: choose one of {', '.join(ENGINES)}") from None
     try:
-        engine: Engine = engine_class(cache, table)
+        return engine_class()
     except ImportError as error:
         raise CLIError(
             f"the {name} engine is not installed: pip install 'batchcorder[{name}]'"
         ) from error
-    return engine
+
+
+def check_statements(engine: Engine, statements: list[str] | tuple[str, ...]) -> None:
+    """Check that every SQL argument holds exactly one statement.
+
+    Several statements in one argument would show only the last result (or
+    none), so they are refused on every engine, before the source is read.
+
+    Raises
+    ------
+    CLIError
+        Naming the first argument that is empty or holds several statements.
+
+    Examples
+    --------
+    >>> check_statements(open_engine("duckdb"), ["SELECT 1;", "SELECT ';'"])
+    >>> check_statements(open_engine("duckdb"), ["SELECT 1", "SELECT 1; SELECT 2"])
+    Traceback (most recent call last):
+    ...
+    batchcorder._cli.errors.CLIError: SQL argument 2 holds 2 statements: give each statement as its own argument, e.g. query SOURCE "SELECT ..." "SELECT ..."
+    """
+    for number, sql in enumerate(statements, start=1):
+        count = engine.count_statements(sql)
+        if count == 0:
+            raise CLIError(f"SQL argument {number} holds no statement")
+        if count > 1:
+            raise CLIError(
+                f"SQL argument {number} holds {count} statements: give each statement as "
+                'its own argument, e.g. query SOURCE "SELECT ..." "SELECT ..."'
+            )
 
 
 def run_statement(
@@ -179,9 +315,8 @@ def run_statement(
     Returns
     -------
     object or None
-        What ``consume`` returned; None if the statement returned no table
-        (or one without columns, as ``CREATE VIEW`` does), which is then not
-        handed to ``consume``.
+        What ``consume`` returned; None if the statement returned no table,
+        which is then not handed to ``consume``.
 
     Raises
     ------
@@ -193,7 +328,8 @@ def run_statement(
     --------
     >>> import pyarrow as pa
     >>> from batchcorder import StreamCache
-    >>> engine = open_engine("duckdb", StreamCache(pa.table({"x": [1, 2, 3]})))
+    >>> engine = open_engine("duckdb")
+    >>> engine.register("src", StreamCache(pa.table({"x": [1, 2, 3]})))
     >>> run_statement(engine, 1, "SELECT max(x) FROM src", lambda r: r.read_all()[0][0].as_py())
     3
     >>> run_statement(engine, 2, "SELECT nope FROM src", print)
@@ -203,14 +339,12 @@ def run_statement(
     """
     try:
         result = engine.execute(sql)
-        if result is None or not result.schema.names:  # DDL such as CREATE VIEW
-            return None
-        return consume(result)
+        return None if result is None else consume(result)
     except (CLIError, OSError):
         raise
     except engine.errors as error:
         if interrupted():  # the engine wrapped the KeyboardInterrupt in its own error
             raise KeyboardInterrupt from error
         raise CLIError(
-            f"SQL statement {number} failed in {engine.name}: {one_line(error)}"
+            f"SQL statement {number} failed in {engine.name}: {engine.describe(error)}"
         ) from error

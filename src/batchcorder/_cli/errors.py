@@ -4,6 +4,9 @@ from __future__ import annotations
 
 __all__ = ["CLIError", "one_line"]
 
+#: The longest engine message kept on the error line; the rest is cut with "…".
+MAX_MESSAGE = 300
+
 
 class CLIError(Exception):
     """Bad input: printed as one line on standard error, exit status 2.
@@ -15,17 +18,19 @@ class CLIError(Exception):
     """
 
 
-def one_line(error: BaseException | str) -> str:
-    """Squeeze an error message into one line.
+def one_line(error: BaseException | str, limit: int = MAX_MESSAGE) -> str:
+    """Squeeze an error message into one short line.
 
     Engines write messages over several lines: the first paragraph says what
     went wrong, later ones show plans, carets or hints. Keep the first
-    paragraph and join its lines.
+    paragraph, join its lines, and cut it at ``limit`` characters.
 
     Parameters
     ----------
     error : BaseException or str
         The error or its message.
+    limit : int, default 300
+        The most characters kept.
 
     Returns
     -------
@@ -38,9 +43,12 @@ def one_line(error: BaseException | str) -> str:
     'Catalog Error: Table nope does not exist! Did you mean src?'
     >>> one_line(KeyError())
     'KeyError'
+    >>> one_line("x" * 500, limit=10)
+    'xxxxxxxxx…'
     """
     text = str(error).strip()
     if not text and isinstance(error, BaseException):
         return type(error).__name__
     paragraph = text.split("\n\n", 1)[0]
-    return " ".join(line.strip() for line in paragraph.splitlines() if line.strip())
+    line = " ".join(part.strip() for part in paragraph.splitlines() if part.strip())
+    return line if len(line) <= limit else line[: limit - 1] + "…"

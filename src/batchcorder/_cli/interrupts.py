@@ -1,25 +1,42 @@
-"""Ctrl-C and SIGTERM: stop cleanly, once.
+"""Ctrl-C and SIGTERM: stop cleanly, once, and in bounded time.
 
 The first SIGINT or SIGTERM raises :class:`KeyboardInterrupt` in the main
-thread, so ``with StreamCache(...)`` blocks unwind and remove the cache's
-files; a second signal while that cleanup runs exits at once. Engine work
-that does not look at signals itself (DuckDB) runs in a worker thread that
-the main thread stops with the engine's own interrupt call.
+thread, so ``with`` blocks unwind, the cache is closed and its files are
+removed. Engine work that does not look at signals itself (DuckDB) runs in a
+worker thread that the main thread stops with the engine's own interrupt
+call.
+
+Python runs signal handlers only between bytecodes of the main thread, and
+an engine busy in native code may not return for minutes (Polars ignores
+SIGTERM). So a watchdog thread hears every signal through
+``signal.set_wakeup_fd`` and ends the process itself, after removing the
+files registered with :func:`cleanup_on_exit`:
+
+- at once on a second signal;
+- :data:`STOP_GRACE` seconds after the first, if it arrived while work
+  inside :func:`bounded_stop` (ingestion, an engine's statement) was running
+  and the process is still there.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import select
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 __all__ = [
-    "abandoned_workers",
+    "STOP_GRACE",
+    "bounded_stop",
+    "cleanup_on_exit",
+    "exit_interrupted",
     "exit_status",
     "handle_signals",
     "interrupted",
@@ -28,23 +45,76 @@ __all__ = [
 
 T = TypeVar("T")
 
+#: Seconds an engine gets to stop after the first signal before the process ends anyway.
+STOP_GRACE = 2.0
+
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
-_received: list[int] = []
-_abandoned: list[threading.Thread] = []
+_received: list[int] = []  # the signals seen by the handler, in order
+_heard: list[int] = []  # the signals seen by the watchdog, in order
+_cleanups: list[Callable[[], object]] = []  # run, newest first, before a forced exit
+_bounded = [0]  # how many bounded_stop() blocks are running
+_exiting = threading.Lock()  # held by the one thread that ends the process
+
+
+def _force_exit(reason: str) -> NoReturn:
+    """Remove the registered files, say why, and end the process with 128 + signal."""
+    _exiting.acquire()  # never released: the holder ends the process
+    for cleanup in reversed(list(_cleanups)):
+        with contextlib.suppress(Exception):
+            cleanup()
+    with contextlib.suppress(OSError):
+        os.write(2, f"batchcorder: {reason}\n".encode())
+    os._exit(exit_status())
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
     if _received:
-        sys.stderr.write("batchcorder: interrupted again, exiting at once\n")
-        sys.stderr.flush()
-        os._exit(128 + _received[0])
+        _force_exit("interrupted again, exiting at once")
     _received.append(signum)
     raise KeyboardInterrupt
 
 
+class _Watchdog:
+    """A thread reading the signal numbers Python's C handler writes to a pipe."""
+
+    def __init__(self) -> None:
+        self.read_fd, self.write_fd = os.pipe()
+        os.set_blocking(self.write_fd, False)
+        self.previous_fd = signal.set_wakeup_fd(self.write_fd, warn_on_full_buffer=False)
+        self.thread = threading.Thread(target=self.watch, name="batchcorder-watchdog", daemon=True)
+        self.thread.start()
+
+    def watch(self) -> None:
+        seen, deadline = 0, None
+        try:
+            while True:
+                timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+                if not select.select([self.read_fd], [], [], timeout)[0]:
+                    _force_exit(f"interrupted; the engine did not stop within {STOP_GRACE:g} s")
+                data = os.read(self.read_fd, 64)
+                if not data:  # stop() closed the pipe
+                    return
+                for signum in data:
+                    if signum not in _SIGNALS:
+                        continue
+                    _heard.append(signum)
+                    seen += 1
+                    if seen > 1:
+                        _force_exit("interrupted again, exiting at once")
+                    if _bounded[0]:
+                        deadline = time.monotonic() + STOP_GRACE
+        finally:
+            os.close(self.read_fd)
+
+    def stop(self) -> None:
+        signal.set_wakeup_fd(self.previous_fd)
+        os.close(self.write_fd)
+        self.thread.join()
+
+
 @contextmanager
 def handle_signals() -> Iterator[None]:
-    """Install the one-shot SIGINT/SIGTERM handlers for the block.
+    """Install the SIGINT/SIGTERM handlers and the watchdog for the block.
 
     Does nothing outside the main thread, where signal handlers cannot be set.
 
@@ -56,15 +126,57 @@ def handle_signals() -> Iterator[None]:
     130
     """
     _received.clear()
+    _heard.clear()
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = {signum: signal.signal(signum, _on_signal) for signum in _SIGNALS}
+    watchdog = _Watchdog()
     try:
         yield
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        watchdog.stop()
+
+
+@contextmanager
+def bounded_stop() -> Iterator[None]:
+    """Mark work that may not stop on a signal: the watchdog then ends the process.
+
+    A signal that arrives while such work runs gives the process
+    :data:`STOP_GRACE` seconds to exit on its own.
+
+    Examples
+    --------
+    >>> with bounded_stop():
+    ...     pass
+    """
+    _bounded[0] += 1
+    try:
+        yield
+    finally:
+        _bounded[0] -= 1
+
+
+@contextmanager
+def cleanup_on_exit(cleanup: Callable[[], object]) -> Iterator[None]:
+    """Run ``cleanup`` if the process is ended while the block runs.
+
+    ``cleanup`` runs on the watchdog's thread (or in a signal handler) while
+    the main thread may be anywhere: it must be safe then, e.g. remove a
+    file by its path or write to a file descriptor, and take no lock.
+
+    Examples
+    --------
+    >>> with cleanup_on_exit(lambda: None):
+    ...     pass
+    """
+    _cleanups.append(cleanup)
+    try:
+        yield
+    finally:
+        _cleanups.remove(cleanup)
 
 
 def interrupted() -> bool:
@@ -89,22 +201,24 @@ def exit_status() -> int:
     >>> exit_status()
     130
     """
-    return 128 + (_received[0] if _received else signal.SIGINT)
+    first = _received or _heard  # the handler may not have run: the main thread is stuck
+    return 128 + (first[0] if first else signal.SIGINT)
 
 
-def abandoned_workers() -> bool:
-    """Whether a worker thread was still running when it was given up on.
+def exit_interrupted() -> NoReturn:
+    """End the process after an interruption, once the cleanup has run.
 
-    Examples
-    --------
-    >>> abandoned_workers()
-    False
+    The cache and its files are gone by now; leaving with ``os._exit`` skips
+    the interpreter's shutdown, which could wait for an engine's threads.
     """
-    return any(worker.is_alive() for worker in _abandoned)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(exit_status())
 
 
 def run_interruptibly(
-    work: Callable[[], T], interrupt: Callable[[], object], grace: float = 5.0
+    work: Callable[[], T], interrupt: Callable[[], object], grace: float = STOP_GRACE
 ) -> T:
     """Run ``work`` in a worker thread; on Ctrl-C call ``interrupt`` and re-raise.
 
@@ -119,7 +233,7 @@ def run_interruptibly(
         What to run.
     interrupt : callable
         Asks ``work`` to stop; called from the main thread.
-    grace : float, default 5.0
+    grace : float, default STOP_GRACE
         Seconds to wait for ``work`` after ``interrupt``.
 
     Returns
@@ -152,8 +266,7 @@ def run_interruptibly(
             pass
     except KeyboardInterrupt:
         interrupt()
-        if not done.wait(grace):
-            _abandoned.append(worker)
+        done.wait(grace)
         raise
     if "error" in outcome:
         error = outcome["error"]

@@ -4,31 +4,44 @@ Several results go to one output in order. The text formats (``table``,
 ``csv``, ``json``) put one empty line between two results; ``arrow`` writes
 each result as its own complete Arrow IPC stream, back to back, which
 ``pyarrow.ipc.open_stream`` reads one after the other from the same file.
+Values print by the rules of :mod:`batchcorder._cli.render`, the same for
+every engine; CSV is pyarrow's CSV writer.
 """
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
-import decimal
-import json
-import math
-from collections.abc import Iterable, Iterator
+import io
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from batchcorder._cli.errors import CLIError, one_line
+from batchcorder._cli.render import json_rows, text_column
 
-__all__ = ["FORMATS", "ResultWriter", "format_table", "json_line"]
+__all__ = ["FORMATS", "ResultWriter", "format_table"]
 
 #: The values of ``--format``.
 FORMATS = ("table", "csv", "json", "arrow")
 
 _MAX_CELL = 48
 _ELLIPSIS = "…"
+_ESCAPES = str.maketrans({"\n": "\\n", "\r": "\\r", "\t": "\\t"})
+
+
+def _buffered(out: BinaryIO) -> BinaryIO:
+    """``out``, or a buffer in front of it if it is raw (``PYTHONUNBUFFERED``).
+
+    A raw file's ``write`` may write only part of the bytes (a pipe whose
+    reader went away, a signal) and say so in its return value, which
+    pyarrow's writers do not look at; a buffered writer writes everything or
+    raises.
+    """
+    if isinstance(out, io.RawIOBase) and hasattr(out, "fileno"):
+        return io.BufferedWriter(io.FileIO(out.fileno(), "wb", closefd=False))
+    return out
 
 
 class ResultWriter:
@@ -65,7 +78,7 @@ class ResultWriter:
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
         self.fmt = fmt
-        self.out = out
+        self.out = _buffered(out)
         self.max_rows = max_rows
         self.results = 0
 
@@ -85,32 +98,38 @@ class ResultWriter:
 
     def _write_table(self, reader: pa.RecordBatchReader) -> int:
         shown: list[pa.RecordBatch] = []
-        kept = total = 0
+        total = 0
         for batch in reader:
-            total += batch.num_rows
-            if self.max_rows <= 0 or kept < self.max_rows:
-                take = batch.num_rows if self.max_rows <= 0 else self.max_rows - kept
+            if self.max_rows <= 0 or total < self.max_rows:
+                take = batch.num_rows if self.max_rows <= 0 else self.max_rows - total
                 shown.append(batch.slice(0, take))
-                kept += min(take, batch.num_rows)
+            total += batch.num_rows
         table = pa.Table.from_batches(shown, schema=reader.schema)
         self.out.write(format_table(table, total_rows=total).encode())
         return total
 
     def _write_csv(self, reader: pa.RecordBatchReader) -> int:
         total = 0
+        texts = [i for i, field in enumerate(reader.schema) if not _csv_writes(field.type)]
+        schema = reader.schema
+        for i in texts:
+            schema = schema.set(i, pa.field(schema.field(i).name, pa.string()))
         with _format_errors("csv"):
-            writer = pa_csv.CSVWriter(self.out, reader.schema)
+            writer = pa_csv.CSVWriter(self.out, schema)
         with writer:
-            for batch in reader:
+            for batch in reader:  # the engine's errors pass through as they are
+                columns = list(batch.columns)
+                for i in texts:
+                    columns[i] = text_column(columns[i])
                 with _format_errors("csv"):
-                    writer.write_batch(batch)
+                    writer.write_batch(pa.record_batch(columns, schema=schema))
                 total += batch.num_rows
         return total
 
     def _write_json(self, reader: pa.RecordBatchReader) -> int:
         total = 0
         for batch in reader:
-            lines = [json_line(row) for row in batch.to_pylist()]
+            lines = json_rows(batch)
             if lines:
                 self.out.write(("\n".join(lines) + "\n").encode())
             total += batch.num_rows
@@ -125,6 +144,31 @@ class ResultWriter:
         return total
 
 
+def _csv_writes(kind: pa.DataType) -> bool:
+    """Whether pyarrow's CSV writer writes ``kind`` as the other formats print it.
+
+    Others (durations, intervals, binary, nested, string views, extensions)
+    go through :func:`~batchcorder._cli.render.text_column` first.
+    """
+    if pa.types.is_dictionary(kind):
+        return _csv_writes(kind.value_type)
+    return any(
+        check(kind)
+        for check in (
+            pa.types.is_null,
+            pa.types.is_boolean,
+            pa.types.is_integer,
+            pa.types.is_floating,
+            pa.types.is_decimal,
+            pa.types.is_date,
+            pa.types.is_time,
+            pa.types.is_timestamp,
+            pa.types.is_string,
+            pa.types.is_large_string,
+        )
+    ) and not isinstance(kind, pa.BaseExtensionType)
+
+
 @contextmanager
 def _format_errors(fmt: str) -> Iterator[None]:
     """Turn Arrow's complaint about a value the format cannot hold into CLIError."""
@@ -137,8 +181,9 @@ def _format_errors(fmt: str) -> Iterator[None]:
 def format_table(table: pa.Table, total_rows: int | None = None, footer: bool = True) -> str:
     """Render a table as aligned text with a row-count footer.
 
-    Numbers are right-aligned, nulls print as ``NULL``, and cells longer than
-    48 characters are cut with ``…``.
+    Numbers are right-aligned, nulls print as ``NULL``, line breaks and
+    tabs as ``\\n``, ``\\r`` and ``\\t``, and cells longer than 48 characters
+    are cut with ``…``.
 
     Parameters
     ----------
@@ -161,7 +206,7 @@ def format_table(table: pa.Table, total_rows: int | None = None, footer: bool = 
     city  temp
     ----  ----
     Oslo  -3.5
-    NULL  21.0
+    NULL    21
     (2 rows)
     >>> print(format_table(pa.table({"n": [1]}), total_rows=1000), end="")
     n
@@ -173,7 +218,9 @@ def format_table(table: pa.Table, total_rows: int | None = None, footer: bool = 
     columns: list[list[str]] = []
     right: list[bool] = []
     for name, column in zip(table.column_names, table.columns, strict=True):
-        cells = [_cell(value) for value in column.to_pylist()]
+        cells = [
+            "NULL" if text is None else _clip(text) for text in text_column(column).to_pylist()
+        ]
         columns.append([_clip(name), *cells])
         right.append(_is_numeric(column.type))
     lines: list[str] = []
@@ -203,79 +250,5 @@ def _is_numeric(kind: pa.DataType) -> bool:
 
 
 def _clip(text: str) -> str:
-    text = text.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    text = text.translate(_ESCAPES)
     return text if len(text) <= _MAX_CELL else text[: _MAX_CELL - 1] + _ELLIPSIS
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dt.datetime):
-        return _clip(value.isoformat(sep=" "))
-    if isinstance(value, (bytes, bytearray)):
-        return _clip("0x" + bytes(value).hex())
-    if isinstance(value, (list, dict)):
-        return _clip(json.dumps(value, default=_json_default, ensure_ascii=False))
-    return _clip(str(value))
-
-
-def json_line(row: dict[str, Any]) -> str:
-    """Encode one row as a JSON object on one line.
-
-    Dates and times become ISO 8601 strings; decimals numbers, or strings
-    where a JSON number would lose digits; binary values base64 strings;
-    durations seconds; NaN and infinite floats ``null``.
-
-    Parameters
-    ----------
-    row : dict
-        Column name to Python value, as from ``RecordBatch.to_pylist``.
-
-    Returns
-    -------
-    str
-        The JSON text, without a newline.
-
-    Examples
-    --------
-    >>> import datetime, decimal
-    >>> json_line({"d": datetime.date(2024, 1, 2), "x": float("nan"), "p": decimal.Decimal("1.10")})
-    '{"d": "2024-01-02", "x": null, "p": 1.1}'
-    >>> json_line({"big": decimal.Decimal("12345678901234567890.5"), "n": decimal.Decimal("42")})
-    '{"big": "12345678901234567890.5", "n": 42}'
-    """
-    return json.dumps(_finite(row), default=_json_default, ensure_ascii=False)
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_finite(item) for item in value]
-    return value
-
-
-def _decimal(value: decimal.Decimal) -> int | float | str:
-    """A JSON number when exact, else the digits as a string."""
-    if value == value.to_integral_value():
-        return int(value)
-    as_float = float(value)
-    return as_float if decimal.Decimal(repr(as_float)) == value else str(value)
-
-
-def _json_default(value: object) -> object:
-    if isinstance(value, (dt.datetime, dt.date, dt.time)):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    if isinstance(value, decimal.Decimal):
-        return _decimal(value)
-    if isinstance(value, (bytes, bytearray)):
-        return base64.b64encode(bytes(value)).decode("ascii")
-    if isinstance(value, Iterable):
-        return list(value)
-    return str(value)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
+from batchcorder._cli.interrupts import cleanup_on_exit
 from batchcorder._cli.sizes import format_size
 
 __all__ = ["ProgressCallback", "ingest_progress"]
@@ -27,7 +32,8 @@ def ingest_progress(
 
     The bar counts rows (against ``total_rows`` when known) and shows the
     batches and bytes ingested; it appears only once an ingest has run for
-    ``delay`` seconds and is erased when done. Nothing is drawn, and None is
+    ``delay`` seconds and is erased when done, also when interrupted (and
+    when the process is ended by a second Ctrl-C). Nothing is drawn, and None is
     yielded, when ``enabled`` is false, when ``stream`` is not a terminal, or
     when tqdm is not installed.
 
@@ -62,6 +68,7 @@ def ingest_progress(
     except ImportError:  # the "cli" extra is not installed: no bar
         yield None
         return
+    opened = time.monotonic()
     bar = tqdm(
         total=total_rows,
         desc="ingesting",
@@ -77,10 +84,23 @@ def ingest_progress(
         bar.set_postfix_str(f"{batches:,} batches, {format_size(nbytes)}", refresh=False)
         bar.update(rows - bar.n)
 
+    def erase() -> None:
+        # Not tqdm's close: at a forced exit the main thread may hold tqdm's lock,
+        # and a Ctrl-C inside tqdm's first drawing leaves tqdm thinking it drew
+        # nothing. Return to the line's start and clear it (ANSI "erase in line").
+        with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+            os.write(stream.fileno(), b"\r\x1b[K")
+
     try:
-        yield progress
+        with cleanup_on_exit(erase):
+            yield progress
     finally:
-        bar.close()
+        try:
+            stream.flush()
+            bar.close()
+        finally:
+            if time.monotonic() - opened >= delay:  # the bar may have been drawn
+                erase()
 
 
 def _is_terminal(stream: TextIO) -> bool:

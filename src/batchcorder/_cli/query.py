@@ -2,27 +2,119 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from collections.abc import Sequence
-from typing import BinaryIO, TextIO
+from typing import Any, BinaryIO, TextIO
 
 import pyarrow as pa
 
 from batchcorder import DiskCapacityError, StreamCache
+from batchcorder._cli.arguments import count
 from batchcorder._cli.caching import (
     cache_session,
     check_cache_options,
     disk_full_message,
     format_stats,
 )
-from batchcorder._cli.engines import open_engine, run_statement
+from batchcorder._cli.engines import ENGINES, check_statements, open_engine, run_statement
 from batchcorder._cli.errors import CLIError, one_line
-from batchcorder._cli.output import ResultWriter
+from batchcorder._cli.interrupts import bounded_stop, interrupted
+from batchcorder._cli.output import FORMATS, ResultWriter
 from batchcorder._cli.progress import ingest_progress
 from batchcorder._cli.sources import Source, open_source
 
-__all__ = ["ingest", "query"]
+__all__ = ["add_query_parser", "ingest", "query", "run_query"]
+
+_EPILOG = """\
+examples:
+  batchcorder query events.parquet "SELECT count(*) FROM src"
+  some-producer | batchcorder query - "SELECT ..." "SELECT ..." --stats
+  batchcorder query big.csv "SELECT * FROM src WHERE x > 0" --format arrow \\
+      | batchcorder query - "SELECT avg(x) FROM src"
+
+The source is read once, into the cache, however many statements follow.
+Each SQL argument is one statement; options may come between them.
+Statements that return no table (CREATE VIEW, INSERT, ...) write nothing.
+Sizes take units: 512MB, 2GiB, 1.5G (KB/MB/GB are powers of 1000,
+KiB/MiB/GiB and K/M/G powers of 1024). With --format arrow, each statement's
+result is its own Arrow IPC stream, written back to back.
+"""
+
+
+def add_query_parser(commands: Any) -> argparse.ArgumentParser:
+    """Add the ``query`` subcommand to ``commands`` (what ``add_subparsers`` returned).
+
+    Examples
+    --------
+    >>> import argparse
+    >>> from batchcorder._cli.arguments import CommandParser
+    >>> parser = argparse.ArgumentParser(prog="batchcorder")
+    >>> _ = add_query_parser(parser.add_subparsers(parser_class=CommandParser))
+    >>> args = parser.parse_args(["query", "f.parquet", "SELECT 1", "-e", "polars", "SELECT 2"])
+    >>> args.sql, args.engine, args.run is run_query
+    (['SELECT 1', 'SELECT 2'], 'polars', True)
+    """
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "query",
+        help="cache a Parquet, CSV or Arrow IPC file, or an Arrow IPC stream on standard "
+        "input, and run SQL statements over it as table src",
+        description="Cache SOURCE and run each SQL statement over it, as table src, in order.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "source",
+        metavar="SOURCE",
+        help="a Parquet, CSV/TSV or Arrow IPC file, or - for an Arrow IPC stream on standard input",
+    )
+    parser.add_argument(
+        "sql", metavar="SQL", nargs="+", help="SQL statements over table src, one per argument"
+    )
+    parser.add_argument(
+        "-e", "--engine", choices=ENGINES, default="duckdb", help="SQL engine (default duckdb)"
+    )
+    parser.add_argument(
+        "-f",
+        "--format",
+        choices=FORMATS,
+        default="table",
+        help="output: aligned table (default), CSV, JSON lines, or Arrow IPC streams",
+    )
+    parser.add_argument(
+        "--max-rows",
+        metavar="N",
+        type=count(0),
+        default=100,
+        help="table format: rows shown per result (default 100; 0 shows all)",
+    )
+    parser.add_argument(
+        "--stats",
+        action="store_true",
+        help="print timings and the cache's stats to standard error at the end",
+    )
+    parser.set_defaults(run=run_query)
+    return parser
+
+
+def run_query(args: argparse.Namespace) -> int:
+    """Run ``batchcorder query`` with parsed arguments; see :func:`query`."""
+    return query(
+        args.source,
+        args.sql,
+        engine=args.engine,
+        fmt=args.format,
+        disk=args.disk,
+        disk_capacity=args.disk_capacity,
+        memory_capacity=args.memory_capacity,
+        max_rows=args.max_rows,
+        stats=args.stats,
+        quiet=args.quiet,
+        stdin=getattr(args, "stdin", None),
+        stdout=getattr(args, "stdout", None),
+        stderr=getattr(args, "stderr", None),
+    )
 
 
 def query(
@@ -46,8 +138,9 @@ def query(
     The whole source is ingested first (with a progress bar on a terminal),
     then each statement runs over the cache and its result is written to
     ``stdout`` in ``fmt``; the source is read exactly once however many
-    statements there are. The cache, and in disk mode its file, is removed
-    on the way out, also on error or Ctrl-C.
+    statements there are. A statement that returns no table (``CREATE
+    VIEW``, ``INSERT``, ...) writes nothing. The cache, and in disk mode its
+    file, is removed on the way out, also on error or Ctrl-C.
 
     Parameters
     ----------
@@ -55,7 +148,8 @@ def query(
         A Parquet, CSV/TSV or Arrow IPC file, or ``-`` for an Arrow IPC
         stream on ``stdin``.
     statements : sequence of str
-        SQL statements over table ``src``.
+        SQL statements over table ``src``, one per string: a string holding
+        none or several is refused before the source is read.
     engine : {"duckdb", "polars", "datafusion"}, default "duckdb"
         The engine running the statements.
     fmt : {"table", "csv", "json", "arrow"}, default "table"
@@ -111,33 +205,40 @@ def query(
         raise CLIError(
             "--format arrow writes binary data: redirect standard output to a file or a pipe"
         )
-    opened = open_source(source, stdin)
+    session = open_engine(engine)
     try:
-        with cache_session(opened.reader, disk, disk_capacity, memory_capacity) as cache:
-            started = time.perf_counter()
-            ingest(cache, opened, stderr, quiet=quiet)
-            report = [_ingest_line(cache, time.perf_counter() - started)]
-            session = open_engine(engine, cache)
-            try:
-                writer = ResultWriter(fmt, stdout, max_rows=max_rows)
+        check_statements(session, list(statements))
+        opened = open_source(source, stdin)
+        try:
+            with cache_session(opened.reader, disk, disk_capacity, memory_capacity) as cache:
+                try:
+                    started = time.perf_counter()
+                    ingest(cache, opened, stderr, quiet=quiet)
+                    report = [_ingest_line(cache, time.perf_counter() - started)]
+                    session.register("src", cache)
+                    writer = ResultWriter(fmt, stdout, max_rows=max_rows)
 
-                def run_all() -> None:
-                    for number, sql in enumerate(statements, start=1):
-                        begun = time.perf_counter()
-                        rows = run_statement(session, number, sql, writer.write)
-                        took = (time.perf_counter() - begun) * 1000
-                        shown = "no result" if rows is None else _plural(rows, "row")
-                        report.append(f"statement {number}: {shown}, {took:.1f} ms")
+                    def run_all() -> None:
+                        for number, sql in enumerate(statements, start=1):
+                            begun = time.perf_counter()
+                            rows = run_statement(session, number, sql, writer.write)
+                            took = (time.perf_counter() - begun) * 1000
+                            shown = "no result" if rows is None else _plural(rows, "row")
+                            report.append(f"statement {number}: {shown}, {took:.1f} ms")
 
-                session.run(run_all)
-            finally:
-                session.close()
-            if stats:
-                report.append(f"cache stats ({engine}):")
-                stderr.write("\n".join(report) + "\n" + format_stats(cache.stats))
-                stderr.flush()
+                    session.run(run_all)
+                finally:
+                    if not interrupted():  # an engine that is being stopped may not close
+                        session.close()
+                if stats:
+                    report.append(f"cache stats ({engine}):")
+                    stderr.write("\n".join(report) + "\n" + format_stats(cache.stats))
+                    stderr.flush()
+        finally:
+            opened.close()
     finally:
-        opened.close()
+        if not interrupted():
+            session.close()
     return 0
 
 
@@ -175,7 +276,10 @@ def ingest(cache: StreamCache, source: Source, stderr: TextIO, quiet: bool = Fal
     >>> ingest(StreamCache(reader), Source(reader, "'x.arrow'", "arrow-file"), io.StringIO())
     1
     """
-    with ingest_progress(stderr, enabled=not quiet, total_rows=source.total_rows) as progress:
+    with (
+        bounded_stop(),
+        ingest_progress(stderr, enabled=not quiet, total_rows=source.total_rows) as progress,
+    ):
         try:
             return cache.ingest_all(progress=progress)
         except DiskCapacityError as error:

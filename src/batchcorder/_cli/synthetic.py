@@ -1,11 +1,17 @@
-"""A deterministic synthetic stream of web-shop events, counting its own pulls."""
+"""A deterministic synthetic stream of web-shop events, counting its own pulls.
+
+The data is drawn with ``pyarrow.compute.random`` (seeded per batch and per
+column) and shaped with pyarrow's compute functions, so the demo needs
+nothing beyond pyarrow.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Iterator, Sequence
 
-import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 __all__ = ["EVENTS_SCHEMA", "EventStream"]
 
@@ -30,15 +36,17 @@ _COUNTRIES = (
 )
 _DEVICES = (["mobile", "desktop", "tablet"], [0.60, 0.33, 0.07])
 _START_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
+_SEED_MASK = (1 << 63) - 1
 
 
 class EventStream:
     """A one-shot stream of realistic event rows, identical for the same arguments.
 
-    Rows are generated batch by batch as the stream is read, from a seeded
-    random generator, so the same ``rows``, ``batch_rows`` and ``seed`` give
-    the same data on every machine. :attr:`batches_produced` counts the
-    batches handed out: the demo compares it with the cache's stats.
+    Rows are generated batch by batch as the stream is read, from random
+    numbers seeded by ``seed``, the batch's position and the column, so the
+    same ``rows``, ``batch_rows`` and ``seed`` give the same data on every
+    run. :attr:`batches_produced` counts the batches handed out: the demo
+    compares it with the cache's stats.
 
     Parameters
     ----------
@@ -47,7 +55,7 @@ class EventStream:
     batch_rows : int, default 65536
         Rows per batch (the last batch may be shorter).
     seed : int, default 42
-        Seed of the random generator.
+        Seed of the random numbers.
 
     Examples
     --------
@@ -76,27 +84,43 @@ class EventStream:
         """Return the one-shot stream; batches are generated as it is read."""
         return pa.RecordBatchReader.from_batches(EVENTS_SCHEMA, self._batches())
 
+    def _uniform(self, batch: int, column: int, size: int) -> pa.Array:
+        """Doubles in [0, 1), the same for the same seed, batch and column."""
+        key = ((self.seed * 1_000_003 + batch) * 1_009 + column) & _SEED_MASK
+        return pc.random(size, initializer=key)
+
+    def _normal(self, batch: int, column: int, size: int) -> pa.Array:
+        """Standard normal draws (Box-Muller)."""
+        radius = pc.sqrt(pc.multiply(_ln_uniform(self._uniform(batch, column, size)), _f(-2.0)))
+        angle = pc.multiply(self._uniform(batch, column + 1, size), _f(2 * math.pi))
+        return pc.multiply(radius, pc.cos(angle))
+
     def _batches(self) -> Iterator[pa.RecordBatch]:
-        rng = np.random.default_rng(self.seed)
         clock_ms = _START_MS
-        for start in range(0, self.rows, self.batch_rows):
+        for number, start in enumerate(range(0, self.rows, self.batch_rows)):
             size = min(self.batch_rows, self.rows - start)
-            gaps = rng.exponential(1_000.0, size).astype(np.int64)
-            ts = clock_ms + np.cumsum(gaps)
-            clock_ms = int(ts[-1]) if size else clock_ms
-            kinds = _draw(rng, _EVENT_TYPES[1], size)
-            purchase = kinds == _EVENT_TYPES[0].index("purchase")
-            amount = np.round(rng.lognormal(3.5, 0.8, size), 2)
+            # exponential gaps of 1 s on average between events
+            gaps = pc.multiply(_ln_uniform(self._uniform(number, 0, size)), _f(-1_000.0))
+            offsets = pc.cumulative_sum(pc.cast(pc.floor(gaps), pa.int64()))
+            ts = pc.add(offsets, pa.scalar(clock_ms, pa.int64()))
+            clock_ms = ts[-1].as_py() if size else clock_ms
+            # a few users make most events: the cube of a uniform draw favours small ids
+            users = pc.power(self._uniform(number, 1, size), _f(3.0))
+            user_id = pc.cast(pc.floor(pc.multiply(users, _f(self.users))), pa.int64())
+            kinds = _draw(self._uniform(number, 2, size), _EVENT_TYPES)
+            purchase = pc.equal(kinds, pa.scalar("purchase"))
+            log_amount = pc.add(pc.multiply(self._normal(number, 3, size), _f(0.8)), _f(3.5))
+            duration = pc.exp(pc.add(self._normal(number, 5, size), _f(8.0)))
             batch = pa.record_batch(
                 [
-                    pa.array(np.arange(start, start + size, dtype=np.int64)),
-                    pa.array(ts, pa.timestamp("ms", tz="UTC")),
-                    pa.array(rng.zipf(1.3, size) % self.users + 1),
-                    _pick(_EVENT_TYPES[0], kinds),
-                    _pick(_COUNTRIES[0], _draw(rng, _COUNTRIES[1], size)),
-                    _pick(_DEVICES[0], _draw(rng, _DEVICES[1], size)),
-                    pa.array(amount, mask=~purchase),
-                    pa.array(rng.lognormal(8.0, 1.0, size).astype(np.int32)),
+                    pa.array(range(start, start + size), pa.int64()),
+                    ts.cast(pa.timestamp("ms", tz="UTC")),
+                    pc.add(user_id, pa.scalar(1, pa.int64())),
+                    kinds,
+                    _draw(self._uniform(number, 7, size), _COUNTRIES),
+                    _draw(self._uniform(number, 8, size), _DEVICES),
+                    pc.if_else(purchase, pc.round(pc.exp(log_amount), 2), _f(None)),
+                    pc.cast(pc.floor(duration), pa.int32()),
                 ],
                 schema=EVENTS_SCHEMA,
             )
@@ -104,11 +128,24 @@ class EventStream:
             yield batch
 
 
-def _pick(values: list[str], indices: np.ndarray) -> pa.Array:
-    return pa.array(values, pa.string()).take(pa.array(indices))
+def _f(value: float | None) -> pa.Scalar:
+    """A float64 scalar (also for None), so that every result stays float64."""
+    return pa.scalar(value, pa.float64())
 
 
-def _draw(rng: np.random.Generator, weights: list[float], size: int) -> np.ndarray:
-    """Indices drawn with the given probabilities (faster than ``rng.choice``)."""
-    cumulative = np.cumsum(weights)
-    return np.searchsorted(cumulative / cumulative[-1], rng.random(size), side="right")
+def _ln_uniform(uniform: pa.Array) -> pa.Array:
+    """ln(1 - u): finite, as 1 - u is in (0, 1]."""
+    return pc.ln(pc.subtract(_f(1.0), uniform))
+
+
+def _draw(uniform: pa.Array, choices: tuple[Sequence[str], Sequence[float]]) -> pa.Array:
+    """One of ``choices[0]`` per draw, with the probabilities ``choices[1]``."""
+    values, weights = choices
+    total = sum(weights)
+    index = pa.repeat(pa.scalar(0, pa.int8()), len(uniform))
+    bound = 0.0
+    for weight in weights[:-1]:
+        bound += weight / total
+        above = pc.greater_equal(uniform, _f(bound))
+        index = pc.add(index, pc.cast(above, pa.int8()))
+    return pa.array(values, pa.string()).take(index)

@@ -1,0 +1,143 @@
+"""What the subcommands share in parsing: one-line usage errors, option types, common options."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from batchcorder._cli.engines import ENGINES
+from batchcorder._cli.sizes import parse_size
+
+__all__ = [
+    "CommandParser",
+    "CommandsFormatter",
+    "Parser",
+    "UsageError",
+    "add_cache_options",
+    "add_common_options",
+    "count",
+    "engine_list",
+    "size",
+]
+
+
+class UsageError(Exception):
+    """A command line that does not parse."""
+
+
+class Parser(argparse.ArgumentParser):
+    """An argparse parser whose errors are one line, handled by ``main``."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+class CommandParser(Parser):
+    """A subcommand's parser: options may come between the positional arguments.
+
+    ``query f.parquet "SELECT 1" -e polars "SELECT 2"`` gives two
+    statements: the parse is argparse's ``parse_known_intermixed_args``.
+
+    Examples
+    --------
+    >>> parser = CommandParser(prog="x")
+    >>> _ = parser.add_argument("sql", nargs="+")
+    >>> _ = parser.add_argument("-e")
+    >>> args = parser.parse_args(["a", "-e", "polars", "b"])
+    >>> args.sql, args.e
+    (['a', 'b'], 'polars')
+    """
+
+    _intermixing = False
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        # parse_known_intermixed_args calls parse_known_args itself (Python < 3.13).
+        if self._intermixing:
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True
+        try:
+            return super().parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
+
+
+class CommandsFormatter(argparse.RawDescriptionHelpFormatter):
+    """Lists the subcommands once, under "commands", each with its help line."""
+
+    def _format_action(self, action: argparse.Action) -> str:
+        if isinstance(action, argparse._SubParsersAction):
+            return "".join(
+                super(CommandsFormatter, self)._format_action(command)
+                for command in action._get_subactions()
+            )
+        return super()._format_action(action)
+
+
+def size(text: str) -> int:
+    """An option's byte size, e.g. ``--disk-capacity 2GiB``."""
+    try:
+        return parse_size(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def count(minimum: int) -> Callable[[str], int]:
+    """A whole number of at least ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid number {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def engine_list(text: str) -> list[str]:
+    """A comma-separated list of engines, e.g. ``duckdb,polars``."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in ENGINES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"invalid engines {text!r}: use a comma-separated list of {', '.join(ENGINES)}"
+        )
+    return names
+
+
+def add_cache_options(parser: argparse.ArgumentParser) -> None:
+    """``--disk``, ``--disk-capacity`` and ``--memory-capacity``."""
+    group = parser.add_argument_group("cache")
+    group.add_argument(
+        "--disk",
+        metavar="DIR",
+        help="keep the cache in a file in DIR (disk mode; created if missing, "
+        "the file is removed at exit)",
+    )
+    group.add_argument(
+        "--disk-capacity",
+        metavar="SIZE",
+        type=size,
+        help="disk mode: the most the cache file may grow to, e.g. 10GiB",
+    )
+    group.add_argument(
+        "--memory-capacity",
+        metavar="SIZE",
+        type=size,
+        help="disk mode: bytes of recent batches kept in RAM",
+    )
+
+
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    """``--quiet`` and ``--debug``."""
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bar and no warnings"
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="show Python tracebacks instead of one-line errors"
+    )

@@ -1,0 +1,323 @@
+"""``batchcorder serve``: cache one source and serve it over Arrow Flight until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import sys
+from pathlib import Path
+from typing import Any, BinaryIO, TextIO
+
+import pyarrow as pa
+
+from batchcorder._cli.arguments import count
+from batchcorder._cli.caching import cache_session, check_cache_options
+from batchcorder._cli.errors import CLIError, one_line
+from batchcorder._cli.query import ingest
+from batchcorder._cli.sources import open_source
+
+__all__ = ["add_serve_parser", "run_serve", "serve_source"]
+
+#: Seconds to wait, after Ctrl-C, for the calls in flight to end.
+CLOSE_TIMEOUT = 5.0
+
+_EPILOG = """\
+examples:
+  batchcorder serve events.parquet
+  some-producer | batchcorder serve - --port 8815
+  BC_TOKEN=s3cret batchcorder serve big.csv --host 0.0.0.0 --token-env BC_TOKEN \\
+      --tls-cert server.pem --tls-key server.key --disk /var/tmp/bc --disk-capacity 50GiB
+
+The first line on standard output is the location clients connect to, e.g.
+grpc://127.0.0.1:40123; it is printed before the source is read, so clients
+can read while it is being pulled. The source is read once, however many
+clients read it. In Python:
+
+  import pyarrow.flight
+  client = pyarrow.flight.connect("grpc://127.0.0.1:40123")
+  table = client.do_get(pyarrow.flight.Ticket(b"{}")).read_all()
+"""
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid port {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is between 0 and 65535, got {value}")
+    return value
+
+
+def add_serve_parser(commands: Any) -> argparse.ArgumentParser:
+    """Add the ``serve`` subcommand to ``commands`` (what ``add_subparsers`` returned).
+
+    The cache options (``--disk`` ...) and ``--quiet``/``--debug`` are added by
+    the caller, as for the other subcommands; running the command calls
+    :func:`run_serve`.
+
+    Parameters
+    ----------
+    commands : argparse subparsers action
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The ``serve`` parser.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> parser = argparse.ArgumentParser(prog="batchcorder")
+    >>> _ = add_serve_parser(parser.add_subparsers(dest="command"))
+    >>> args = parser.parse_args(["serve", "data.parquet", "--port", "8815"])
+    >>> args.source, args.host, args.port, args.name, args.run is run_serve
+    ('data.parquet', '127.0.0.1', 8815, 'cache', True)
+    """
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "serve",
+        help="cache a Parquet, CSV or Arrow IPC file, or an Arrow IPC stream on standard "
+        "input, and serve it over Arrow Flight until Ctrl-C",
+        description="Cache SOURCE, read it once, and serve it over Arrow Flight until "
+        "Ctrl-C (or SIGTERM). Prints the location clients connect to.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "source",
+        metavar="SOURCE",
+        help="a Parquet, CSV/TSV or Arrow IPC file, or - for an Arrow IPC stream on standard input",
+    )
+    flight = parser.add_argument_group("Arrow Flight")
+    flight.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the address to listen on (default 127.0.0.1: this machine only; "
+        "0.0.0.0 for every interface)",
+    )
+    flight.add_argument(
+        "--port", type=_port, default=0, help="the TCP port (default 0: any free port)"
+    )
+    flight.add_argument(
+        "--name",
+        default="cache",
+        help="the flight's name, its descriptor path (default cache)",
+    )
+    flight.add_argument(
+        "--token-env",
+        metavar="VAR",
+        help="require the bearer token held in environment variable VAR on every call "
+        "(header 'authorization: Bearer <token>')",
+    )
+    flight.add_argument("--tls-cert", metavar="PEM", help="TLS: the certificate chain file")
+    flight.add_argument("--tls-key", metavar="PEM", help="TLS: the private key file")
+    flight.add_argument(
+        "--endpoints",
+        metavar="N",
+        type=count(1),
+        default=4,
+        help="the most batch ranges a client is offered to split the work (default 4)",
+    )
+    parser.set_defaults(run=run_serve)
+    return parser
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Run ``batchcorder serve`` with parsed arguments; see :func:`serve_source`."""
+    if not args.debug:
+        # gRPC logs its own lines to standard error (a port in use, ...); the
+        # error batchcorder reports says the same in one line.
+        os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+    return serve_source(
+        args.source,
+        host=args.host,
+        port=args.port,
+        name=args.name,
+        token_env=args.token_env,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        endpoints=args.endpoints,
+        disk=args.disk,
+        disk_capacity=args.disk_capacity,
+        memory_capacity=args.memory_capacity,
+        quiet=args.quiet,
+        stdin=getattr(args, "stdin", None),
+        stdout=getattr(args, "stdout", None),
+        stderr=getattr(args, "stderr", None),
+    )
+
+
+def _read_token(token_env: str | None) -> str | None:
+    if token_env is None:
+        return None
+    token = os.environ.get(token_env, "").strip()
+    if not token:
+        raise CLIError(
+            f"--token-env {token_env}: the environment variable {token_env} is not set or empty"
+        )
+    return token
+
+
+def _read_tls(tls_cert: str | None, tls_key: str | None) -> list[tuple[bytes, bytes]] | None:
+    if tls_cert is None and tls_key is None:
+        return None
+    if tls_cert is None or tls_key is None:
+        raise CLIError("--tls-cert and --tls-key go together")
+    pems = []
+    for option, path in (("--tls-cert", tls_cert), ("--tls-key", tls_key)):
+        try:
+            pems.append(Path(path).read_bytes())
+        except OSError as error:
+            raise CLIError(f"{option}: cannot read {path!r}: {error.strerror or error}") from error
+    return [(pems[0], pems[1])]
+
+
+def _listen_location(host: str, port: int, tls: bool) -> str:
+    try:
+        if ipaddress.ip_address(host).version == 6:
+            host = f"[{host}]"
+    except ValueError:
+        pass  # a host name
+    return f"grpc{'+tls' if tls else ''}://{host}:{port}"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve_source(
+    source: str,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    name: str = "cache",
+    token_env: str | None = None,
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
+    endpoints: int = 4,
+    disk: str | None = None,
+    disk_capacity: int | None = None,
+    memory_capacity: int | None = None,
+    quiet: bool = False,
+    stdin: BinaryIO | None = None,
+    stdout: BinaryIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Cache ``source``, serve it over Arrow Flight, pull it once, serve until Ctrl-C.
+
+    The server starts first and its location is written to ``stdout`` (one
+    line), so that clients can read while the source is pulled; the whole
+    source is then ingested (a progress bar on a terminal), and the server
+    runs until SIGINT or SIGTERM, which stop it normally (status 0). The
+    cache, and in disk mode its file, is removed on the way out.
+
+    Parameters
+    ----------
+    source : str
+        A Parquet, CSV/TSV or Arrow IPC file, or ``-`` for an Arrow IPC
+        stream on ``stdin``.
+    host, port : optional
+        Where to listen; loopback and a free port by default.
+    name : str, default "cache"
+        The flight's name.
+    token_env : str, optional
+        The environment variable holding the bearer token every call needs.
+    tls_cert, tls_key : str, optional
+        PEM files: serve over TLS.
+    endpoints : int, default 4
+        The most batch ranges clients are offered.
+    disk, disk_capacity, memory_capacity : optional
+        Disk mode, as for ``batchcorder query``.
+    quiet : bool, default False
+        No progress bar, no messages but errors.
+    stdin : binary file, optional
+        Where ``-`` reads from.
+    stdout : binary file, optional
+        Where the location goes.
+    stderr : text file, optional
+        Where the messages go.
+
+    Returns
+    -------
+    int
+        0 once stopped by a signal.
+
+    Raises
+    ------
+    CLIError
+        For bad input: an unreadable source, a port that is taken, ...
+    KeyboardInterrupt
+        If interrupted before the whole source is read.
+    """
+    stdout = sys.stdout.buffer if stdout is None else stdout
+    stderr = sys.stderr if stderr is None else stderr
+    for warning in check_cache_options(disk, disk_capacity, memory_capacity):
+        if not quiet:
+            stderr.write(f"batchcorder: warning: {warning}\n")
+    token = _read_token(token_env)
+    certificates = _read_tls(tls_cert, tls_key)
+    if not quiet and token is None and not _is_loopback(host):
+        stderr.write(
+            f"batchcorder: warning: serving on {host} without --token-env: anyone who can "
+            "reach this port can read the data\n"
+        )
+    from batchcorder.flight import serve
+
+    location = _listen_location(host, port, certificates is not None)
+    abandoned = False
+    opened = open_source(source, stdin)
+    try:
+        with cache_session(opened.reader, disk, disk_capacity, memory_capacity) as cache:
+            try:
+                server = serve(
+                    cache,
+                    location,
+                    name=name,
+                    token=token,
+                    tls_certificates=certificates,
+                    endpoints=endpoints,
+                )
+            except OSError as error:  # the port is in use, the host unknown, ...
+                raise CLIError(error.strerror or one_line(error)) from error
+            except (pa.ArrowException, ValueError) as error:
+                raise CLIError(f"cannot serve on {location}: {one_line(error)}") from error
+            try:
+                stdout.write(f"{server.location}\n".encode())
+                stdout.flush()
+                ingest(cache, opened, stderr, quiet=quiet)
+                stats = cache.stats
+                if not quiet:
+                    stderr.write(
+                        f"batchcorder: serving {stats.ingested_rows:,} rows in "
+                        f"{stats.ingested_batches:,} batches as {name!r} at {server.location}; "
+                        "Ctrl-C to stop\n"
+                    )
+                    stderr.flush()
+                try:
+                    server.wait()
+                except KeyboardInterrupt:
+                    if not quiet:
+                        stderr.write("batchcorder: server stopped\n")
+                        stderr.flush()
+            finally:
+                try:
+                    server.close(CLOSE_TIMEOUT)
+                except TimeoutError as error:
+                    abandoned = True
+                    if not quiet:
+                        stderr.write(f"batchcorder: warning: {error}; exiting anyway\n")
+                        stderr.flush()
+    finally:
+        opened.close()
+    if abandoned:
+        # gRPC still waits for that client in a thread that cannot be stopped;
+        # the cache and its files are gone, so leave without waiting for it.
+        stdout.flush()
+        os._exit(0)
+    return 0
