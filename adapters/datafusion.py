@@ -16,27 +16,13 @@ the rows that pass. Measured on a disk-mode cache, ``SELECT c1 ... WHERE key <
 10`` touched all of ``key``'s pages and none of the unmatched pages of any
 other column, as a pushed-down filter would.
 
-Why this registration (datafusion 55, pyarrow 26, 2 cores, 5M rows of int,
-float and int, 65k-row batches; ms per query for ``sum(a)``, ``sum(a) WHERE k <
-100000``, ``GROUP BY g``, a filtered self-join):
-
-=====================================================  ==========================
-registration                                           ms per query
-=====================================================  ==========================
-``register_record_batches`` (this module)              2.5, 4.4, 18.0, 8.0
-``register_table(ctx.from_arrow(...))`` (a view)       3.6, 6.5, 20.2, 10.8
-``register_dataset(InMemoryDataset)``                  30.5, 37.9, 47.4, 71.5
-``register_arrow(cache.disk_file)`` (disk mode)        18.5, 17.7, 30.3, 114.1
-a ``SchemaProvider`` with a dataset per query (lazy)   41.8, 45.2, 54.1, --
-=====================================================  ==========================
-
-The lazy variant is not offered: it was 10-20x slower and still not lazy,
-since DataFusion drains the reader into the dataset while planning (at
-``ctx.sql``), and ``ctx.from_arrow`` also reads its whole stream when called.
-``register_arrow`` reads the finished cache file natively, but re-reads and
-decodes it on every query, and a memory-only cache has no file. DataFusion's Python API has no
-scan that calls back into Python at execution time other than a pyarrow
-dataset's, so no registration streams the upstream lazily.
+Why this registration: it is the fastest of DataFusion's ways to take
+batches (``register_table`` of a ``ctx.from_arrow`` view, ``register_dataset``
+of :func:`batchcorder.dataset`, ``register_arrow`` of a disk-mode cache file);
+a registration streaming the upstream lazily is not possible, since
+DataFusion's Python API has no scan that calls back into Python at execution
+time other than a pyarrow dataset's, and DataFusion drains that while
+planning. The measurements are in the project's ``docs/benchmarks.md``.
 
 Readers and ingestion
 ---------------------
@@ -47,6 +33,8 @@ Readers and ingestion
 - The registered batches are pinned: free in disk mode (views of the mapped
   file); with a bounded hot layer the batches hot at registration stay in RAM
   until the table is deregistered.
+- Registering a name again replaces the table (as DuckDB's ``con.register``
+  and Polars' ``SQLContext.register`` do), once the new cache has been read.
 """
 
 from __future__ import annotations
@@ -55,20 +43,29 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from batchcorder._engines import require_engine
+
 if TYPE_CHECKING:
     import datafusion
 
-    from batchcorder import CastingStreamCache, StreamCache
+    from batchcorder import Replayable
 
 __all__ = ["register"]
+
+
+def __dir__() -> list[str]:
+    return list(__all__)
 
 
 def register(
     ctx: datafusion.SessionContext,
     name: str,
-    cache: StreamCache | CastingStreamCache,
+    cache: Replayable,
 ) -> datafusion.DataFrame:
     """Register ``cache`` as table ``name`` of ``ctx``; read the whole cache now.
+
+    A table already registered as ``name`` is replaced, after ``cache`` has
+    been read: if reading fails, the old table stays.
 
     Parameters
     ----------
@@ -76,7 +73,7 @@ def register(
         The session to register with.
     name : str
         The table name SQL statements use.
-    cache : StreamCache or CastingStreamCache
+    cache : Replayable
         The cache to read, through one reader; the rest of the upstream is
         ingested now.
 
@@ -84,6 +81,11 @@ def register(
     -------
     datafusion.DataFrame
         ``ctx.table(name)``.
+
+    Raises
+    ------
+    ModuleNotFoundError
+        If DataFusion is not installed (``pip install 'batchcorder[datafusion]'``).
 
     Examples
     --------
@@ -97,13 +99,22 @@ def register(
     {'s': [50]}
     >>> ctx.sql("SELECT count(*) AS n FROM t a JOIN t b ON a.k = b.k").to_pydict()
     {'n': [3]}
+    >>> _ = register(ctx, "t", StreamCache(pa.table({"k": [7]})))  # replaces t
+    >>> ctx.sql("SELECT k FROM t").to_pydict()
+    {'k': [7]}
     """
-    from batchcorder.adapters._snapshot import snapshot
+    require_engine("datafusion", "batchcorder.adapters.datafusion.register")
+    from batchcorder._dataset import snapshot
 
-    batches = snapshot(cache)
+    # Empty batches hold no row, and DataFusion's string functions panic on an
+    # empty string array at a non-zero offset (an empty slice of a batch).
+    batches = [batch for batch in snapshot(cache) if batch.num_rows]
     if not batches:
         # DataFusion infers the table schema from the batches; an empty batch
         # gives an empty cache its columns.
         batches = [pa.RecordBatch.from_pylist([], schema=cache.schema)]
+    # DataFusion refuses a name it has ("table t already exists"); replace it,
+    # as the other engines do.
+    ctx.deregister_table(name)
     ctx.register_record_batches(name, [batches])
     return ctx.table(name)

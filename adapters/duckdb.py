@@ -44,37 +44,41 @@ An upstream failure surfaces from ``fetchall()`` on the lazy paths (and again
 from every later query) and from :func:`register` itself on the pushdown path,
 with the upstream's message.
 
-Measured on 2 cores (duckdb 2.0.1, pyarrow 26). Pages of a disk-mode cache
-file read by ``SELECT s1 FROM t WHERE key < 10`` (400k rows, two 40-byte
-string columns): 100% of ``s1`` on the lazy path, 1% through :func:`register`.
-Best of 5, ms, 2M rows in 64k-row batches, disk mode (a ``pa.Table`` / lazy
-path / :func:`register`): ``sum(a)`` 2.1 / 2.6 / 2.9; ``SELECT s WHERE key <
-1000`` 12.2 / 13.7 / 3.5; ``GROUP BY g`` 10.0 / 10.9 / 12.5; a filtered
-self-join 4.2 / 4.9 / 7.0.
+Registering a name again replaces the view, as ``con.register`` does. Pushdown
+pays on selective filters and wide tables, and costs a few milliseconds per
+query on short full scans; the measurements are in the project's
+``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from batchcorder._engines import require_engine
+
 if TYPE_CHECKING:
     import duckdb
     import pyarrow.dataset as ds
 
-    from batchcorder import CastingStreamCache, StreamCache
+    from batchcorder import Replayable
 
 __all__ = ["dataset", "register"]
 
 
-def dataset(cache: StreamCache | CastingStreamCache) -> ds.InMemoryDataset:
+def __dir__() -> list[str]:
+    return list(__all__)
+
+
+def dataset(cache: Replayable) -> ds.InMemoryDataset:
     """A pyarrow dataset over every batch of ``cache``, which DuckDB scans with pushdown.
 
-    Reads the whole cache through one reader, ingesting the rest of the
-    upstream. No buffer is copied.
+    The same as :func:`batchcorder.dataset`, which needs no engine. Reads the
+    whole cache through one reader, ingesting the rest of the upstream. No
+    buffer is copied.
 
     Parameters
     ----------
-    cache : StreamCache or CastingStreamCache
+    cache : Replayable
         The cache to read.
 
     Returns
@@ -92,21 +96,21 @@ def dataset(cache: StreamCache | CastingStreamCache) -> ds.InMemoryDataset:
     >>> duckdb.sql("SELECT v FROM data WHERE k >= 2 ORDER BY k").fetchall()
     [('b',), ('c',)]
     """
-    import pyarrow.dataset as ds
+    from batchcorder._dataset import dataset as make_dataset
 
-    from batchcorder.adapters._snapshot import snapshot
-
-    return ds.InMemoryDataset(snapshot(cache), schema=cache.schema)
+    return make_dataset(cache)
 
 
 def register(
     con: duckdb.DuckDBPyConnection,
     name: str,
-    cache: StreamCache | CastingStreamCache,
+    cache: Replayable,
     *,
     pushdown: bool = True,
 ) -> duckdb.DuckDBPyRelation:
     """Register ``cache`` as view ``name`` on ``con`` and return its relation.
+
+    A view or an object already registered as ``name`` is replaced.
 
     Parameters
     ----------
@@ -114,7 +118,7 @@ def register(
         The connection to register on.
     name : str
         The view name SQL statements use.
-    cache : StreamCache or CastingStreamCache
+    cache : Replayable
         The cache to read.
     pushdown : bool, default True
         With True, read the whole cache now (one reader) and register a
@@ -126,6 +130,11 @@ def register(
     -------
     duckdb.DuckDBPyRelation
         The relation reading the view.
+
+    Raises
+    ------
+    ModuleNotFoundError
+        If DuckDB is not installed (``pip install 'batchcorder[duckdb]'``).
 
     Examples
     --------
@@ -143,5 +152,6 @@ def register(
     >>> con.sql("SELECT count(*) FROM lazy a JOIN lazy b USING (k)").fetchall()
     [(3,)]
     """
+    require_engine("duckdb", "batchcorder.adapters.duckdb.register")
     con.register(name, dataset(cache) if pushdown else cache)
     return con.view(name)

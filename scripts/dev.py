@@ -54,6 +54,20 @@ def environment(directory: Path, extras: str, pyarrow: str | None, wheel: bool) 
     return python
 
 
+def pytest_environment(directory: Path, wheel: bool) -> dict[str, str]:
+    """The variables pytest runs with: the environment's scripts first on PATH.
+
+    The console-script test runs the installed ``batchcorder`` command, which
+    must be this environment's, not whatever else is on PATH.
+    """
+    path = os.environ.get("PATH", "")
+    return {
+        "PATH": os.pathsep.join([str(directory / BIN), *([path] if path else [])]),
+        # The packaging tests check which install the suite imported.
+        "BATCHCORDER_EXPECT_INSTALL": "wheel" if wheel else "editable",
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("task", choices=TASKS)
@@ -74,14 +88,7 @@ def main() -> int:
     if args.task == "demo":
         run(args.venv.resolve() / BIN / "batchcorder", "demo", *rest)
     elif args.task == "test":
-        # The packaging tests check which install the suite imported.
-        run(
-            python,
-            "-m",
-            "pytest",
-            *rest,
-            env={"BATCHCORDER_EXPECT_INSTALL": "wheel" if args.wheel else "editable"},
-        )
+        run(python, "-m", "pytest", *rest, env=pytest_environment(args.venv.resolve(), args.wheel))
     elif args.task == "lint":
         run(python, "-m", "ruff", "check", ".")
         run(python, "-m", "ruff", "format", "--check", ".")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator
 from decimal import Decimal
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -385,3 +387,11 @@ def test_a_recorded_failure_does_not_grow_with_every_read(make_cache: MakeCache)
             cache.reader().read_all()
         depths.append(len(traceback.extract_tb(caught.value.__traceback__)))
     assert depths[-1] == depths[1]
+
+
+@pytest.mark.parametrize("copier", [copy.copy, copy.deepcopy])
+def test_a_cache_cannot_be_copied(make_cache: MakeCache, copier: Callable[[Any], Any]) -> None:
+    cache = make_cache(pa.table({"x": [1, 2]}))
+    cache.ingest_all()
+    with pytest.raises(TypeError, match="cannot be copied"):
+        copier(cache)

@@ -2,9 +2,11 @@
 
 Wrap any object implementing ``__arrow_c_stream__`` in a :class:`StreamCache`;
 it pulls the upstream lazily and exactly once, and any number of readers
-replay it from batch 0, concurrently. Engine adapters live in
-``batchcorder.adapters.duckdb``, ``.polars`` and ``.datafusion``; no engine is
-imported until one of them is.
+replay it from batch 0, concurrently. :func:`register` puts a cache in
+DuckDB, Polars or DataFusion, :func:`scan` makes it a Polars ``LazyFrame`` and
+:func:`dataset` a ``pyarrow.dataset.Dataset``; the engine adapters behind them
+live in ``batchcorder.adapters.duckdb``, ``.polars`` and ``.datafusion``. No
+engine is imported until one of them is used.
 
 Examples
 --------
@@ -19,19 +21,60 @@ from __future__ import annotations
 
 from batchcorder._cache import StreamCache
 from batchcorder._casting import CastingStreamCache
+from batchcorder._dataset import dataset
+from batchcorder._protocol import Replayable
 from batchcorder._reader import StreamCacheReader
-from batchcorder._register import register
+from batchcorder._register import register, scan
+from batchcorder._sharing import CacheFileView
 from batchcorder._stats import CacheStats
-from batchcorder.errors import DiskCapacityError
+from batchcorder.errors import (
+    BatchEvictedError,
+    CacheClosedError,
+    CacheFileError,
+    DiskCapacityError,
+    IngestionInterruptedError,
+    ReaderConsumedError,
+    ReaderLimitError,
+    SchemaMismatchError,
+)
 
 __all__ = [
+    "BatchEvictedError",
+    "CacheClosedError",
+    "CacheFileError",
+    "CacheFileView",
     "CacheStats",
     "CastingStreamCache",
     "DiskCapacityError",
+    "IngestionInterruptedError",
+    "ReaderConsumedError",
+    "ReaderLimitError",
+    "Replayable",
+    "SchemaMismatchError",
     "StreamCache",
     "StreamCacheReader",
     "__version__",
+    "dataset",
     "register",
+    "scan",
+    "version",
 ]
 
 __version__ = "0.2.0"
+
+
+def version() -> str:
+    """The version of batchcorder, as in ``batchcorder.__version__``.
+
+    Examples
+    --------
+    >>> import batchcorder
+    >>> batchcorder.version() == batchcorder.__version__
+    True
+    """
+    return __version__
+
+
+def __dir__() -> list[str]:
+    # The public names only, not the imports of this module.
+    return list(__all__)

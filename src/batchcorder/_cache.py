@@ -152,6 +152,15 @@ class StreamCache(ClosesOnExit):
         """
         return self._store.complete_file
 
+    def __copy__(self) -> StreamCache:
+        raise TypeError(
+            "a StreamCache cannot be copied: share the object itself (it is thread-safe), "
+            "or pickle a finished disk-mode cache to read it in another process"
+        )
+
+    def __deepcopy__(self, memo: dict[int, object]) -> StreamCache:
+        return self.__copy__()
+
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle support: a finished disk-mode cache travels as its file (see ``_sharing``)."""
         from batchcorder._sharing import reduce_cache

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 if TYPE_CHECKING:
-    from batchcorder._cache import StreamCache
+    from batchcorder._protocol import Replayable
+    from batchcorder._stats import CacheStats
 
 __all__ = ["CastingStreamCache"]
 
@@ -17,7 +18,17 @@ class CastingStreamCache:
     """A view of a :class:`StreamCache` whose readers cast to one schema.
 
     Created by :meth:`StreamCache.cast`. Like the cache, every
-    ``__arrow_c_stream__`` call is a fresh reader from batch 0.
+    ``__arrow_c_stream__`` call is a fresh reader from batch 0, and it stands
+    in for the cache wherever one is taken (:class:`~batchcorder.Replayable`):
+    :meth:`ingest_all`, :attr:`stats`, :attr:`closed` and :meth:`close` are the
+    cache's own.
+
+    A ``target_schema`` that is not a ``pyarrow.Schema`` is refused at once
+    (``TypeError``). Whether its field names match the cache's is checked when
+    the view is read, as in batchcorder 0.1.3: creating (and registering) the
+    view succeeds, and :meth:`reader`, iteration and ``__arrow_c_stream__``
+    raise ``ValueError("Target schema's field names are not matching the
+    table's field names: ...")``, before taking a reader of the cache.
 
     Examples
     --------
@@ -29,17 +40,17 @@ class CastingStreamCache:
     [DataType(double)]
     >>> pa.table(as_float).column("x").to_pylist()
     [1.0, 2.0]
+    >>> renamed = cache.cast(pa.schema([("y", pa.int64())]))  # no error yet
+    >>> renamed.reader()
+    Traceback (most recent call last):
+    ...
+    ValueError: Target schema's field names are not matching the table's field names: ['x'], ['y']
     """
 
-    def __init__(self, cache: StreamCache, target_schema: pa.Schema) -> None:
+    def __init__(self, cache: Replayable, target_schema: pa.Schema) -> None:
         if not isinstance(target_schema, pa.Schema):
             raise TypeError(
                 f"target_schema must be a pyarrow.Schema, got {type(target_schema).__name__}"
-            )
-        if target_schema.names != cache.schema.names:
-            raise ValueError(
-                "target_schema must have the cache's field names "
-                f"{cache.schema.names}, got {target_schema.names}"
             )
         self._cache = cache
         self._schema = target_schema
@@ -50,11 +61,43 @@ class CastingStreamCache:
         return self._schema
 
     def reader(self) -> pa.RecordBatchReader:
-        """A new ``pyarrow.RecordBatchReader`` of cast batches from batch 0."""
+        """A new ``pyarrow.RecordBatchReader`` of cast batches from batch 0.
+
+        Raises
+        ------
+        ValueError
+            If the target schema's field names are not the cache's; no reader
+            of the cache is taken then.
+        """
+        names = self._cache.schema.names
+        if self._schema.names != names:
+            # The message of pyarrow's own cast, which batchcorder 0.1.3 raised too.
+            raise ValueError(
+                "Target schema's field names are not matching the table's field names: "
+                f"{names}, {self._schema.names}"
+            )
         return self._cache.reader().cast(self._schema)
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         return iter(self.reader())
+
+    @property
+    def stats(self) -> CacheStats:
+        """The counters of the cache this view reads."""
+        return self._cache.stats
+
+    @property
+    def closed(self) -> bool:
+        """Whether the cache this view reads is closed."""
+        return self._cache.closed
+
+    def ingest_all(self, progress: Callable[[int, int, int], object] | None = None) -> int:
+        """Pull the rest of the cache's upstream (see :meth:`StreamCache.ingest_all`)."""
+        return self._cache.ingest_all(progress)
+
+    def close(self) -> None:
+        """Close the cache this view reads, and so every view of it."""
+        self._cache.close()
 
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
         """Export a new reader of cast batches from batch 0."""

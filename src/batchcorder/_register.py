@@ -1,4 +1,4 @@
-"""``batchcorder.register``: one entry point that registers a cache with whichever engine it is given.
+"""``batchcorder.register`` and ``batchcorder.scan``: a cache in whichever engine is asked for.
 
 The engine is recognised from the module of the target's class, so no engine
 is imported unless the target comes from it; the adapter module is imported
@@ -8,58 +8,79 @@ only then.
 from __future__ import annotations
 
 import importlib
+import inspect
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from batchcorder._dataset import check_cache
+
 if TYPE_CHECKING:
-    from batchcorder._cache import StreamCache
-    from batchcorder._casting import CastingStreamCache
+    import polars as pl
 
-__all__ = ["register"]
+    from batchcorder._protocol import Replayable
 
-#: Top-level module of the target's class -> (adapter module, class the target must be, what it is).
-_ENGINES: dict[str, tuple[str, str, str, str]] = {
+__all__ = ["register", "scan"]
+
+#: Top-level module of the target's class -> (adapter module, engine package, class the
+#: target must be, what it is, the engine's name).
+_ENGINES: dict[str, tuple[str, str, str, str, str]] = {
     "_duckdb": (
         "batchcorder.adapters.duckdb",
         "duckdb",
         "DuckDBPyConnection",
         "a DuckDB connection",
+        "DuckDB",
     ),
     "duckdb": (
         "batchcorder.adapters.duckdb",
         "duckdb",
         "DuckDBPyConnection",
         "a DuckDB connection",
+        "DuckDB",
     ),
-    "polars": ("batchcorder.adapters.polars", "polars", "SQLContext", "a polars.SQLContext"),
+    "polars": (
+        "batchcorder.adapters.polars",
+        "polars",
+        "SQLContext",
+        "a polars.SQLContext",
+        "Polars",
+    ),
     "datafusion": (
         "batchcorder.adapters.datafusion",
         "datafusion",
         "SessionContext",
         "a datafusion.SessionContext",
+        "DataFusion",
     ),
 }
 
 _SUPPORTED = (
-    "a DuckDB connection (duckdb.DuckDBPyConnection), a polars.SQLContext or a "
-    "datafusion.SessionContext"
+    "a DuckDB connection (duckdb.DuckDBPyConnection, or the duckdb module for its default "
+    "connection), a polars.SQLContext or a datafusion.SessionContext"
 )
 
 
-def register(target: Any, name: str, cache: StreamCache | CastingStreamCache) -> Any:
+def register(target: Any, name: str, cache: Replayable, **options: Any) -> Any:
     """Register ``cache`` as table ``name`` in the engine ``target`` belongs to.
 
     Dispatches to ``batchcorder.adapters.<engine>.register``; see each adapter
     for how many cache readers its queries consume and whether registration
-    reads the whole cache.
+    reads the whole cache. Registering a name that is already registered
+    replaces that table, in every engine.
 
     Parameters
     ----------
-    target : duckdb.DuckDBPyConnection, polars.SQLContext or datafusion.SessionContext
-        The engine object to register with.
+    target : duckdb.DuckDBPyConnection, duckdb, polars.SQLContext or datafusion.SessionContext
+        The engine object to register with. The ``duckdb`` module itself
+        stands for DuckDB's default connection, the one ``duckdb.sql`` uses.
     name : str
         The table name SQL statements use.
-    cache : StreamCache or CastingStreamCache
+    cache : Replayable
         The cache to register.
+    **options
+        Options of the engine's adapter, passed on: ``pushdown`` for DuckDB
+        (see ``batchcorder.adapters.duckdb.register``). Polars and DataFusion
+        take none.
 
     Returns
     -------
@@ -69,7 +90,11 @@ def register(target: Any, name: str, cache: StreamCache | CastingStreamCache) ->
     Raises
     ------
     TypeError
-        If ``target`` is none of the supported engine objects.
+        If ``target`` is none of the supported engine objects, ``name`` is not
+        a ``str``, ``cache`` is not a cache, or an option is one the engine
+        does not take.
+    ValueError
+        If ``name`` is empty.
 
     Examples
     --------
@@ -79,26 +104,33 @@ def register(target: Any, name: str, cache: StreamCache | CastingStreamCache) ->
     >>> batchcorder.register(object(), "t", cache)
     Traceback (most recent call last):
     ...
-    TypeError: cannot register a cache with object: supported targets are a DuckDB connection (duckdb.DuckDBPyConnection), a polars.SQLContext or a datafusion.SessionContext
+    TypeError: cannot register a cache with object: supported targets are a DuckDB connection (duckdb.DuckDBPyConnection, or the duckdb module for its default connection), a polars.SQLContext or a datafusion.SessionContext
+    >>> import duckdb
+    >>> _ = batchcorder.register(duckdb.connect(), "t", cache, pushdown=False)
+    >>> batchcorder.register(duckdb.connect(), "t", cache, push_down=False)
+    Traceback (most recent call last):
+    ...
+    TypeError: register() got an unknown option 'push_down' for DuckDB; DuckDB takes: pushdown
     """
-    if not isinstance(name, str) or not name:
-        raise TypeError(f"name must be a non-empty str, got {name!r}")
-    from batchcorder._cache import StreamCache
-    from batchcorder._casting import CastingStreamCache
-
-    if not isinstance(cache, (StreamCache, CastingStreamCache)):
-        raise TypeError(
-            "cache must be a batchcorder.StreamCache (or its cast view), got "
-            f"{type(cache).__name__}; wrap the stream with StreamCache(...) first"
-        )
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, got {type(name).__name__}: {name!r}")
+    if not name:
+        raise ValueError("name must be a non-empty table name, got ''")
+    check_cache(cache, "batchcorder.register")
+    if isinstance(target, ModuleType) and target.__name__ == "duckdb":
+        # DuckDB's own module-level API (duckdb.sql, duckdb.register) runs on
+        # its default connection.
+        default = target.default_connection
+        target = default() if callable(default) else default
     engine = _ENGINES.get(type(target).__module__.partition(".")[0])
     if engine is not None:
-        adapter_name, package, class_name, what = engine
+        adapter_name, package, class_name, what, label = engine
         # The target's own package is imported already, since it made the target.
         expected = getattr(importlib.import_module(package), class_name)
         if isinstance(target, expected):
             adapter = importlib.import_module(adapter_name)
-            return adapter.register(target, name, cache)
+            _check_options(adapter.register, options, label)
+            return adapter.register(target, name, cache, **options)
         raise TypeError(
             f"cannot register a cache with {type(target).__module__}.{type(target).__name__}: "
             f"expected {what}; supported targets are {_SUPPORTED}"
@@ -106,3 +138,57 @@ def register(target: Any, name: str, cache: StreamCache | CastingStreamCache) ->
     raise TypeError(
         f"cannot register a cache with {type(target).__name__}: supported targets are {_SUPPORTED}"
     )
+
+
+def _check_options(adapter_register: Any, options: dict[str, Any], engine: str) -> None:
+    """Refuse an option the engine's ``register`` does not take, naming it and the engine."""
+    known = [
+        parameter.name
+        for parameter in inspect.signature(adapter_register).parameters.values()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
+    for option in options:
+        if option not in known:
+            takes = f"{engine} takes: {', '.join(known)}" if known else f"{engine} takes none"
+            raise TypeError(f"register() got an unknown option {option!r} for {engine}; {takes}")
+
+
+def scan(cache: Replayable) -> pl.LazyFrame:
+    """A Polars ``LazyFrame`` over ``cache``, re-collectable, with projection and filter pushdown.
+
+    The same as ``batchcorder.adapters.polars.scan``: nothing is read until a
+    ``collect``, and each scan of each ``collect`` replays the cache through a
+    new reader. Polars is imported by this call, not by ``import batchcorder``.
+
+    Parameters
+    ----------
+    cache : Replayable
+        The cache to read.
+
+    Returns
+    -------
+    polars.LazyFrame
+
+    Raises
+    ------
+    TypeError
+        If ``cache`` is not a cache.
+    ModuleNotFoundError
+        If Polars is not installed; the message says
+        ``pip install 'batchcorder[polars]'``.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> import pyarrow as pa
+    >>> import batchcorder
+    >>> cache = batchcorder.StreamCache(pa.table({"k": [1, 2, 3], "v": ["a", "b", "c"]}))
+    >>> lf = batchcorder.scan(cache)
+    >>> lf.filter(pl.col("k") > 1).select("v").collect()["v"].to_list()
+    ['b', 'c']
+    >>> lf.select(pl.col("k").sum()).collect().item()
+    6
+    """
+    check_cache(cache, "batchcorder.scan")
+    adapter = importlib.import_module("batchcorder.adapters.polars")
+    return adapter.scan(cache)

@@ -14,5 +14,7 @@ GROUPS: dict[str, str] = {
     "polars": "bcbench.cases.engine_polars",
     "datafusion": "bcbench.cases.engine_datafusion",
     "peak_ram": "bcbench.cases.peak_ram",
+    "distributed": "bcbench.cases.distributed",
+    "flight": "bcbench.cases.flight",
 }
 """Group name -> module, in report order."""

@@ -1,0 +1,130 @@
+"""``batchcorder.dataset``: a cache as a ``pyarrow.dataset.Dataset`` that engines scan with pushdown.
+
+Needs only pyarrow. A dataset is how pyarrow-based scanners take a source with
+projection and filter pushdown: ``polars.scan_pyarrow_dataset``, DuckDB
+(``con.register`` or a replacement scan) and DataFusion's
+``SessionContext.register_dataset`` all accept one, where a cache itself is
+only an Arrow stream.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
+
+    from batchcorder._protocol import Replayable
+
+__all__ = ["check_cache", "dataset", "snapshot"]
+
+
+def check_cache(cache: Any, function: str) -> None:
+    """Raise ``TypeError`` unless ``cache`` is a ``StreamCache`` or a cast view of one.
+
+    Parameters
+    ----------
+    cache : object
+        The argument to check.
+    function : str
+        The public function it was passed to, as the message names it.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> check_cache(pa.table({"x": [1]}), "batchcorder.dataset")
+    Traceback (most recent call last):
+    ...
+    TypeError: batchcorder.dataset: cache must be a batchcorder.StreamCache (or its cast view), got Table; wrap the stream with StreamCache(...) first
+    """
+    from batchcorder._protocol import Replayable
+
+    if not isinstance(cache, Replayable):
+        raise TypeError(
+            f"{function}: cache must be a batchcorder.StreamCache (or its cast view), got "
+            f"{type(cache).__name__}; wrap the stream with StreamCache(...) first"
+        )
+
+
+def snapshot(cache: Replayable) -> list[pa.RecordBatch]:
+    """Every batch of ``cache``, read through one reader, which ingests the rest of the upstream.
+
+    The batches are the cache's own: no buffer is copied, and in disk mode they
+    stay views of the memory-mapped cache file, so holding them costs address
+    space, not RAM. An upstream failure propagates with its own message.
+
+    Parameters
+    ----------
+    cache : Replayable
+        The cache to read; consumes one of its readers.
+
+    Returns
+    -------
+    list of pyarrow.RecordBatch
+        The batches in upstream order; empty when the upstream had none.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> from batchcorder import StreamCache
+    >>> cache = StreamCache(pa.table({"x": [1, 2, 3]}))
+    >>> [batch.num_rows for batch in snapshot(cache)]
+    [3]
+    """
+    # Ingest first: the reader that pulls a batch from the upstream gets the
+    # upstream's own (heap) batch, while a reader over an ingested disk-mode
+    # cache gets views of the cache file.
+    cache.ingest_all()
+    with cache.reader() as reader:
+        return list(reader)
+
+
+def dataset(cache: Replayable) -> ds.InMemoryDataset:
+    """A ``pyarrow.dataset.Dataset`` over every batch of ``cache``, for scans with pushdown.
+
+    Reads the whole cache now through one reader, ingesting the rest of the
+    upstream, and wraps the cache's own batches without copying a buffer (in
+    disk mode they stay views of the cache file). The dataset can be scanned
+    any number of times and takes no further reader: hand it to
+    ``polars.scan_pyarrow_dataset``, to DuckDB (``con.register(name, data)``
+    or a replacement scan) or to DataFusion's ``register_dataset``, which push
+    column selection and filters into every scan. Only pyarrow is imported.
+
+    The dataset holds the batches it read: free in disk mode, but with a
+    bounded hot layer the batches hot at this call stay in RAM as long as the
+    dataset lives. Batches ingested later are not in it; call again for a
+    fresh one.
+
+    Parameters
+    ----------
+    cache : Replayable
+        The cache to read.
+
+    Returns
+    -------
+    pyarrow.dataset.InMemoryDataset
+        With the cache's schema, also when the cache holds no batch.
+
+    Raises
+    ------
+    TypeError
+        If ``cache`` is not a ``StreamCache`` or a cast view of one.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> import pyarrow.dataset as ds
+    >>> import batchcorder
+    >>> cache = batchcorder.StreamCache(pa.table({"k": [1, 2, 3], "v": ["a", "b", "c"]}))
+    >>> data = batchcorder.dataset(cache)
+    >>> data.to_table(columns=["v"], filter=ds.field("k") >= 2).to_pydict()
+    {'v': ['b', 'c']}
+    >>> data.count_rows()
+    3
+    """
+    check_cache(cache, "batchcorder.dataset")
+    import pyarrow.dataset as ds
+
+    return ds.InMemoryDataset(snapshot(cache), schema=cache.schema)
