@@ -395,3 +395,18 @@ def test_a_cache_cannot_be_copied(make_cache: MakeCache, copier: Callable[[Any],
     cache.ingest_all()
     with pytest.raises(TypeError, match="cannot be copied"):
         copier(cache)
+
+
+@pytest.mark.parametrize("max_readers", [None, 2])
+def test_ingested_bytes_is_the_exact_sum_of_nbytes(
+    make_cache: MakeCache, max_readers: int | None
+) -> None:
+    table = pa.table({"x": range(10_000), "s": [str(i) for i in range(10_000)]})
+    batches = table.to_batches(max_chunksize=700)  # slices share their buffers
+    cache = make_cache(table.to_reader(max_chunksize=700), max_readers=max_readers)
+    seen: list[int] = []
+    cache.ingest_all(lambda _batches, _rows, nbytes: seen.append(nbytes))
+    expected = sum(batch.nbytes for batch in batches)
+    assert cache.stats.ingested_bytes == expected == seen[-1]
+    assert seen == sorted(seen) and len(seen) == len(batches) + 1
+    assert cache.stats.ingested_rows == 10_000

@@ -18,6 +18,7 @@ from batchcorder._ingestion import Ingestion
 from batchcorder._options import validate_flag, validate_options
 from batchcorder._reader import StreamCacheReader
 from batchcorder._replay import Replay
+from batchcorder._statistics import BatchStatistics
 from batchcorder._stats import CacheStats
 from batchcorder._storage import open_store
 from batchcorder._upstream import open_upstream
@@ -103,9 +104,15 @@ class StreamCache(ClosesOnExit):
             raise
         self._store = store
         bounds = StreamBounds()
-        self._ingestion = Ingestion(upstream, store, bounds)
+        self._ingestion = Ingestion(
+            upstream,
+            store,
+            bounds,
+            defer_byte_count=store.keeps_every_batch and options.max_readers is None,
+        )
         self._registry = ReaderRegistry(options.max_readers, store.drop, bounds)
         self._replay = Replay(self._ingestion, store, self._registry)
+        self._statistics = BatchStatistics()
 
     # -- public properties -------------------------------------------------
 
@@ -160,6 +167,25 @@ class StreamCache(ClosesOnExit):
 
     def __deepcopy__(self, memo: dict[int, object]) -> StreamCache:
         return self.__copy__()
+
+    @property
+    def statistics(self) -> BatchStatistics:
+        """Per-batch statistics of the cache's columns: bounds, null counts, NaN.
+
+        Nothing is computed at ingestion: the statistics of a column are
+        computed the first time a filtered scan asks for them (the DuckDB
+        adapter, :func:`batchcorder.dataset`) and kept, so that later scans
+        skip the batches their filter excludes without reading them.
+
+        Examples
+        --------
+        >>> import pyarrow as pa
+        >>> from batchcorder import StreamCache
+        >>> cache = StreamCache(pa.table({"x": [5, 1, 9]}).to_reader(max_chunksize=2))
+        >>> cache.statistics.column("x", list(cache.reader())).high.to_pylist()
+        [5, 9]
+        """
+        return self._statistics
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle support: a finished disk-mode cache travels as its file (see ``_sharing``)."""
@@ -319,13 +345,13 @@ class StreamCache(ClosesOnExit):
         while True:
             if ingestion.closed:
                 raise CacheClosedError()
-            done = ingestion.exhausted  # read first: once set, the counts are final
-            counts = ingestion.counts()
-            if progress is not None and (done or counts[0] > 0):
-                progress(*counts)
+            done = ingestion.exhausted  # read first: once set, the frontier is final
+            position = ingestion.frontier
+            if progress is not None and (done or position > 0):
+                progress(*ingestion.counts())
             if done:
-                return counts[0]
-            ingestion.wait_for(counts[0])
+                return position
+            ingestion.wait_for(position)
 
     # -- lifetime ----------------------------------------------------------
 

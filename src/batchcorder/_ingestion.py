@@ -63,6 +63,7 @@ class Ingestion:
         upstream: pa.RecordBatchReader,
         store: BatchStore,
         bounds: StreamBounds | None = None,
+        defer_byte_count: bool = False,
     ) -> None:
         self.schema: pa.Schema = upstream.schema
         #: frontier and closed, shared with the readers' lock-free path.
@@ -91,7 +92,13 @@ class Ingestion:
         self._failure_traceback: TracebackType | None = None
         self._failure_position = 0
         self._rows = 0
+        # RecordBatch.nbytes costs several microseconds a batch. Where the
+        # store keeps every batch for good (defer_byte_count), it is summed
+        # when asked for, from the store; else at each pull. Batches before
+        # _bytes_counted are in _bytes.
+        self._count_bytes_at_pull = not defer_byte_count
         self._bytes = 0
+        self._bytes_counted = 0
 
     @property
     def frontier(self) -> int:
@@ -106,7 +113,15 @@ class Ingestion:
     def counts(self) -> IngestionCounts:
         """Batches, rows and bytes pulled so far, read together."""
         with self._lock:
-            return self.bounds.frontier, self._rows, self._bytes
+            frontier, rows, nbytes = self.bounds.frontier, self._rows, self._bytes
+            counted = self._bytes_counted
+        if counted < frontier:
+            get = self._store.get
+            nbytes += sum(get(index).nbytes for index in range(counted, frontier))
+            with self._lock:
+                if self._bytes_counted == counted:
+                    self._bytes, self._bytes_counted = nbytes, frontier
+        return frontier, rows, nbytes
 
     def wait_for(self, position: int) -> bool:
         """Block until batch ``position`` is stored (True) or the stream ended before it (False).
@@ -196,7 +211,9 @@ class Ingestion:
                         self.exhausted = True
                     else:
                         self._rows += batch.num_rows
-                        self._bytes += batch.nbytes
+                        if self._count_bytes_at_pull:
+                            self._bytes += batch.nbytes
+                            self._bytes_counted = position + 1
                         self.bounds.frontier = position + 1
                     self._pulling = False
                     waiters, self._waiters = self._waiters, []

@@ -20,6 +20,8 @@ class BatchStore(Protocol):
     """
 
     file_path: Path | None
+    #: Whether every appended batch stays in RAM until dropped.
+    keeps_every_batch: bool
 
     @property
     def complete_file(self) -> Path | None:

@@ -62,6 +62,9 @@ class DiskStore:
     >>> store.close()
     """
 
+    #: Batches leave RAM with the hot layer.
+    keeps_every_batch = False
+
     def __init__(
         self,
         directory: Path,

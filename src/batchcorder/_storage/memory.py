@@ -28,6 +28,8 @@ class MemoryStore:
 
     file_path: Path | None = None
     complete_file: Path | None = None
+    #: Every batch stays until dropped (no hot layer to leave).
+    keeps_every_batch = True
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
