@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from batchcorder._cli.engines import ENGINES
 from batchcorder._cli.sizes import parse_size
@@ -16,9 +16,12 @@ __all__ = [
     "UsageError",
     "add_cache_options",
     "add_common_options",
+    "add_source_argument",
+    "cache_keywords",
     "count",
     "engine_list",
     "size",
+    "stream_keywords",
 ]
 
 
@@ -141,3 +144,40 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--debug", action="store_true", help="show Python tracebacks instead of one-line errors"
     )
+
+
+def add_source_argument(parser: argparse.ArgumentParser) -> None:
+    """The ``SOURCE`` positional argument of the commands that read one."""
+    parser.add_argument(
+        "source",
+        metavar="SOURCE",
+        help="a Parquet, CSV/TSV or Arrow IPC file, or - for an Arrow IPC stream on standard input",
+    )
+
+
+def cache_keywords(args: argparse.Namespace) -> dict[str, Any]:
+    """The cache options and ``--quiet`` as keyword arguments of a command's function.
+
+    Examples
+    --------
+    >>> args = argparse.Namespace(disk=None, disk_capacity=None, memory_capacity=None, quiet=True)
+    >>> cache_keywords(args)
+    {'disk': None, 'disk_capacity': None, 'memory_capacity': None, 'quiet': True}
+    """
+    return {
+        "disk": args.disk,
+        "disk_capacity": args.disk_capacity,
+        "memory_capacity": args.memory_capacity,
+        "quiet": args.quiet,
+    }
+
+
+def stream_keywords(args: argparse.Namespace) -> dict[str, Any]:
+    """The streams ``main`` was given (None: the process's own), as keyword arguments.
+
+    Examples
+    --------
+    >>> stream_keywords(argparse.Namespace())
+    {'stdin': None, 'stdout': None, 'stderr': None}
+    """
+    return {name: getattr(args, name, None) for name in ("stdin", "stdout", "stderr")}

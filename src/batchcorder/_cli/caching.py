@@ -7,19 +7,23 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, TextIO
 
 from batchcorder import CacheStats, DiskCapacityError, StreamCache
-from batchcorder._cli.errors import CLIError, one_line
+from batchcorder._cli.errors import CLIError, one_line, os_reason
 from batchcorder._cli.interrupts import cleanup_on_exit
 from batchcorder._cli.sizes import format_size
+from batchcorder._cli.sources import Source, open_source
+from batchcorder._cli.streams import note
 
 __all__ = [
     "cache_session",
+    "cached_source",
     "check_cache_options",
     "disk_full_message",
     "format_stats",
     "open_cache",
+    "warn_about_cache_options",
 ]
 
 
@@ -72,6 +76,26 @@ def check_cache_options(
     return []
 
 
+def warn_about_cache_options(
+    disk: str | None,
+    disk_capacity: int | None,
+    memory_capacity: int | None,
+    stderr: TextIO,
+    *,
+    quiet: bool = False,
+) -> None:
+    """:func:`check_cache_options`, its warnings written to ``stderr`` unless ``quiet``.
+
+    Examples
+    --------
+    >>> import sys
+    >>> warn_about_cache_options(None, None, 2**20, sys.stdout)
+    batchcorder: warning: --memory-capacity has no effect without --disk: a memory-only cache keeps every batch
+    """
+    for warning in check_cache_options(disk, disk_capacity, memory_capacity):
+        note(stderr, f"warning: {warning}", quiet=quiet)
+
+
 def open_cache(
     reader: Any,
     disk: str | None = None,
@@ -118,7 +142,7 @@ def open_cache(
     except ValueError as error:
         raise CLIError(one_line(error)) from error
     except OSError as error:
-        raise CLIError(f"cannot create the cache file in {disk!r}: {_reason(error)}") from error
+        raise CLIError(f"cannot create the cache file in {disk!r}: {os_reason(error)}") from error
 
 
 @contextmanager
@@ -168,6 +192,36 @@ def cache_session(
         remove_created()
 
 
+@contextmanager
+def cached_source(
+    spec: str,
+    stdin: BinaryIO | None,
+    disk: str | None = None,
+    disk_capacity: int | None = None,
+    memory_capacity: int | None = None,
+) -> Iterator[tuple[Source, StreamCache]]:
+    """Open SOURCE and a :func:`cache_session` over it; close both on the way out.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import pyarrow as pa
+    >>> import pyarrow.parquet as pq
+    >>> path = Path(tempfile.mkdtemp()) / "events.parquet"
+    >>> pq.write_table(pa.table({"x": [1, 2, 3]}), path)
+    >>> with cached_source(str(path), None) as (source, cache):
+    ...     source.kind, cache.ingest_all(), cache.stats.ingested_rows
+    ('parquet', 1, 3)
+    """
+    opened = open_source(spec, stdin)
+    try:
+        with cache_session(opened.reader, disk, disk_capacity, memory_capacity) as cache:
+            yield opened, cache
+    finally:
+        opened.close()
+
+
 def _first_missing(path: Path) -> Path | None:
     """The outermost directory of ``path`` that does not exist yet, if any."""
     path = path.absolute()
@@ -192,10 +246,6 @@ def disk_full_message(error: DiskCapacityError) -> str:
         f"{format_size(error.used_bytes)} used, the next batch needs "
         f"{format_size(error.needed_bytes)} more"
     )
-
-
-def _reason(error: OSError) -> str:
-    return error.strerror or one_line(error)
 
 
 def format_stats(stats: CacheStats) -> str:

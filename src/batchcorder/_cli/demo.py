@@ -21,8 +21,9 @@ from typing import Any, TextIO
 
 import pyarrow as pa
 
-from batchcorder._cli.arguments import count, engine_list
+from batchcorder._cli.arguments import cache_keywords, count, engine_list
 from batchcorder._cli.caching import cache_session, format_stats
+from batchcorder._cli.defaults import BATCH_ROWS, DEMO_ROUNDS, DEMO_ROWS, DEMO_SEED
 from batchcorder._cli.engines import ENGINES, Engine, open_engine, run_statement
 from batchcorder._cli.errors import CLIError
 from batchcorder._cli.output import format_table
@@ -66,6 +67,10 @@ QUESTIONS = (
     ),
 )
 
+#: How close two engines' floats must be to count as the same answer: engines
+#: sum in different orders, which changes the last digits, not the ninth.
+_FLOAT_TOLERANCE = 1e-9
+
 #: Default disk-mode budgets of the demo.
 DEMO_DISK_CAPACITY = 4 * 1024**3
 DEMO_MEMORY_CAPACITY = 32 * 1024**2
@@ -94,19 +99,25 @@ def add_demo_parser(commands: Any) -> argparse.ArgumentParser:
         f"to {DEMO_MEMORY_CAPACITY // 1024**2}MiB, so most batches are read back from the file.",
     )
     parser.add_argument(
-        "--rows", type=count(1), default=2_000_000, help="synthetic rows (default 2000000)"
+        "--rows", type=count(1), default=DEMO_ROWS, help=f"synthetic rows (default {DEMO_ROWS})"
     )
     parser.add_argument(
-        "--batch-rows", type=count(1), default=65_536, help="rows per batch (default 65536)"
+        "--batch-rows",
+        type=count(1),
+        default=BATCH_ROWS,
+        help=f"rows per batch (default {BATCH_ROWS})",
     )
     parser.add_argument(
         "--rounds",
         type=count(1),
-        default=3,
-        help="times each engine asks each question (default 3)",
+        default=DEMO_ROUNDS,
+        help=f"times each engine asks each question (default {DEMO_ROUNDS})",
     )
     parser.add_argument(
-        "--seed", type=int, default=42, help="seed of the synthetic data (default 42)"
+        "--seed",
+        type=int,
+        default=DEMO_SEED,
+        help=f"seed of the synthetic data (default {DEMO_SEED})",
     )
     parser.add_argument(
         "--engines",
@@ -127,19 +138,16 @@ def run_demo(args: argparse.Namespace) -> int:
         rounds=args.rounds,
         seed=args.seed,
         engines=args.engines,
-        disk=args.disk,
-        disk_capacity=args.disk_capacity,
-        memory_capacity=args.memory_capacity,
-        quiet=args.quiet,
+        **cache_keywords(args),
     )
 
 
 def demo(
-    rows: int = 2_000_000,
+    rows: int = DEMO_ROWS,
     *,
-    batch_rows: int = 65_536,
-    rounds: int = 3,
-    seed: int = 42,
+    batch_rows: int = BATCH_ROWS,
+    rounds: int = DEMO_ROUNDS,
+    seed: int = DEMO_SEED,
     engines: Sequence[str] = ENGINES,
     disk: str | None = None,
     disk_capacity: int | None = None,
@@ -333,7 +341,7 @@ def _same(left: pa.Table, right: pa.Table) -> bool:
     for row_left, row_right in zip(left.to_pylist(), right.to_pylist(), strict=True):
         for a, b in zip(row_left.values(), row_right.values(), strict=True):
             if isinstance(a, float) and isinstance(b, float):
-                if not math.isclose(a, b, rel_tol=1e-9):
+                if not math.isclose(a, b, rel_tol=_FLOAT_TOLERANCE):
                     return False
             elif a != b:
                 return False

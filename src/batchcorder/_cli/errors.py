@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["CLIError", "one_line"]
+__all__ = ["CLIError", "one_line", "os_reason"]
 
 #: The longest engine message kept on the error line; the rest is cut with "…".
 MAX_MESSAGE = 300
@@ -52,3 +52,16 @@ def one_line(error: BaseException | str, limit: int = MAX_MESSAGE) -> str:
     paragraph = text.split("\n\n", 1)[0]
     line = " ".join(part.strip() for part in paragraph.splitlines() if part.strip())
     return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def os_reason(error: OSError) -> str:
+    """Why an operating-system call failed, in the system's words when it has them.
+
+    Examples
+    --------
+    >>> os_reason(FileNotFoundError(2, "No such file or directory"))
+    'No such file or directory'
+    >>> os_reason(OSError("the disk went away"))
+    'the disk went away'
+    """
+    return error.strerror or one_line(error)

@@ -123,6 +123,16 @@ def main(
     2
     """
     errors = sys.stderr if stderr is None else stderr
+    args = _parse_arguments(argv, errors)
+    if isinstance(args, int):
+        return args
+    args.stdin, args.stdout, args.stderr = stdin, stdout, stderr
+    with handle_signals():
+        return _run_command(args, errors, stdout)
+
+
+def _parse_arguments(argv: Sequence[str] | None, errors: TextIO) -> argparse.Namespace | int:
+    """The parsed command line, or the exit status if there is no command to run."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -134,35 +144,41 @@ def main(
     if args.command is None:
         parser.print_help(errors)
         return EXIT_BAD_INPUT
-    args.stdin, args.stdout, args.stderr = stdin, stdout, stderr
-    debug: bool = args.debug
-    with handle_signals():
-        try:
-            status: int = args.run(args)
-        except CLIError as error:
-            if debug:
-                raise
-            _fail(errors, str(error))
-            return EXIT_BAD_INPUT
-        except KeyboardInterrupt:
-            if debug:
-                raise
-            errors.write("batchcorder: interrupted\n")
-            exit_interrupted()
-        except BrokenPipeError:
-            if stdout is None:
-                _quiet_stdout()
-            return EXIT_BROKEN_PIPE
-        except Exception as error:
-            if debug:
-                raise
-            _fail(
-                errors,
-                f"unexpected {type(error).__name__}: {one_line(error)} "
-                "(run again with --debug for the traceback)",
-            )
-            return EXIT_UNEXPECTED
+    return args
+
+
+def _run_command(args: argparse.Namespace, errors: TextIO, stdout: BinaryIO | None) -> int:
+    """Run the parsed command; its exit status, from its failure if it fails.
+
+    With ``--debug`` a failure propagates, traceback and all.
+    """
+    try:
+        status: int = args.run(args)
+    except BrokenPipeError:
+        if stdout is None:
+            _quiet_stdout()
+        return EXIT_BROKEN_PIPE
+    except (Exception, KeyboardInterrupt) as error:
+        if args.debug:
+            raise
+        return _failure_status(error, errors)
     return status
+
+
+def _failure_status(error: BaseException, errors: TextIO) -> int:
+    """Report ``error`` on ``errors``; the exit status it means (an interruption exits here)."""
+    if isinstance(error, KeyboardInterrupt):
+        errors.write("batchcorder: interrupted\n")
+        exit_interrupted()
+    if isinstance(error, CLIError):
+        _fail(errors, str(error))
+        return EXIT_BAD_INPUT
+    _fail(
+        errors,
+        f"unexpected {type(error).__name__}: {one_line(error)} "
+        "(run again with --debug for the traceback)",
+    )
+    return EXIT_UNEXPECTED
 
 
 def _fail(stderr: TextIO, message: str) -> None:

@@ -12,6 +12,7 @@ from typing import TextIO
 
 from batchcorder._cli.interrupts import cleanup_on_exit
 from batchcorder._cli.sizes import format_size
+from batchcorder._cli.streams import is_terminal
 
 __all__ = ["ProgressCallback", "ingest_progress"]
 
@@ -60,7 +61,7 @@ def ingest_progress(
     ...     print(progress)
     None
     """
-    if not enabled or not _is_terminal(stream):
+    if not enabled or not is_terminal(stream):
         yield None
         return
     try:
@@ -101,11 +102,3 @@ def ingest_progress(
         finally:
             if time.monotonic() - opened >= delay:  # the bar may have been drawn
                 erase()
-
-
-def _is_terminal(stream: TextIO) -> bool:
-    isatty = getattr(stream, "isatty", None)
-    try:
-        return bool(isatty and isatty())
-    except ValueError:  # closed
-        return False

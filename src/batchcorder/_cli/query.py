@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections.abc import Sequence
 from typing import Any, BinaryIO, TextIO
@@ -11,21 +10,37 @@ from typing import Any, BinaryIO, TextIO
 import pyarrow as pa
 
 from batchcorder import DiskCapacityError, StreamCache
-from batchcorder._cli.arguments import count
+from batchcorder._cli.arguments import (
+    add_source_argument,
+    cache_keywords,
+    count,
+    stream_keywords,
+)
 from batchcorder._cli.caching import (
-    cache_session,
-    check_cache_options,
+    cached_source,
     disk_full_message,
     format_stats,
+    warn_about_cache_options,
 )
-from batchcorder._cli.engines import ENGINES, check_statements, open_engine, run_statement
+from batchcorder._cli.engines import (
+    ENGINES,
+    Engine,
+    check_statements,
+    open_engine,
+    run_statement,
+)
 from batchcorder._cli.errors import CLIError, one_line
 from batchcorder._cli.interrupts import bounded_stop, interrupted
 from batchcorder._cli.output import FORMATS, ResultWriter
 from batchcorder._cli.progress import ingest_progress
-from batchcorder._cli.sources import Source, open_source
+from batchcorder._cli.sources import Source
+from batchcorder._cli.streams import is_terminal, standard_streams
 
 __all__ = ["add_query_parser", "ingest", "query", "run_query"]
+
+#: Rows of each result the table format shows by default: a screenful or two;
+#: ``--max-rows 0`` or another format shows them all.
+DEFAULT_MAX_ROWS = 100
 
 _EPILOG = """\
 examples:
@@ -64,11 +79,7 @@ def add_query_parser(commands: Any) -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "source",
-        metavar="SOURCE",
-        help="a Parquet, CSV/TSV or Arrow IPC file, or - for an Arrow IPC stream on standard input",
-    )
+    add_source_argument(parser)
     parser.add_argument(
         "sql", metavar="SQL", nargs="+", help="SQL statements over table src, one per argument"
     )
@@ -86,8 +97,8 @@ def add_query_parser(commands: Any) -> argparse.ArgumentParser:
         "--max-rows",
         metavar="N",
         type=count(0),
-        default=100,
-        help="table format: rows shown per result (default 100; 0 shows all)",
+        default=DEFAULT_MAX_ROWS,
+        help=f"table format: rows shown per result (default {DEFAULT_MAX_ROWS}; 0 shows all)",
     )
     parser.add_argument(
         "--stats",
@@ -105,15 +116,10 @@ def run_query(args: argparse.Namespace) -> int:
         args.sql,
         engine=args.engine,
         fmt=args.format,
-        disk=args.disk,
-        disk_capacity=args.disk_capacity,
-        memory_capacity=args.memory_capacity,
         max_rows=args.max_rows,
         stats=args.stats,
-        quiet=args.quiet,
-        stdin=getattr(args, "stdin", None),
-        stdout=getattr(args, "stdout", None),
-        stderr=getattr(args, "stderr", None),
+        **cache_keywords(args),
+        **stream_keywords(args),
     )
 
 
@@ -126,7 +132,7 @@ def query(
     disk: str | None = None,
     disk_capacity: int | None = None,
     memory_capacity: int | None = None,
-    max_rows: int = 100,
+    max_rows: int = DEFAULT_MAX_ROWS,
     stats: bool = False,
     quiet: bool = False,
     stdin: BinaryIO | None = None,
@@ -181,13 +187,12 @@ def query(
     --------
     >>> import io
     >>> import pyarrow as pa
-    >>> table = pa.table({"x": [1, 2, 3]})
-    >>> data = io.BytesIO()
-    >>> with pa.ipc.new_stream(data, table.schema) as writer:
-    ...     writer.write_table(table)
+    >>> stream = io.BytesIO()
+    >>> with pa.ipc.new_stream(stream, pa.schema([("x", pa.int64())])) as writer:
+    ...     writer.write_batch(pa.record_batch({"x": [1, 2, 3]}))
     >>> out = io.BytesIO()
     >>> query("-", ["SELECT sum(x) AS s FROM src", "SELECT max(x) AS m FROM src"],
-    ...       fmt="csv", stdin=io.BytesIO(data.getvalue()), stdout=out)
+    ...       fmt="csv", stdin=io.BytesIO(stream.getvalue()), stdout=out)
     0
     >>> print(out.getvalue().decode(), end="")
     "s"
@@ -196,46 +201,31 @@ def query(
     "m"
     3
     """
-    stdout = sys.stdout.buffer if stdout is None else stdout
-    stderr = sys.stderr if stderr is None else stderr
-    for warning in check_cache_options(disk, disk_capacity, memory_capacity):
-        if not quiet:
-            stderr.write(f"batchcorder: warning: {warning}\n")
-    if fmt == "arrow" and _is_terminal(stdout):
+    stdout, stderr = standard_streams(stdout, stderr)
+    warn_about_cache_options(disk, disk_capacity, memory_capacity, stderr, quiet=quiet)
+    if fmt == "arrow" and is_terminal(stdout):
         raise CLIError(
             "--format arrow writes binary data: redirect standard output to a file or a pipe"
         )
     session = open_engine(engine)
     try:
         check_statements(session, list(statements))
-        opened = open_source(source, stdin)
-        try:
-            with cache_session(opened.reader, disk, disk_capacity, memory_capacity) as cache:
-                try:
-                    started = time.perf_counter()
-                    ingest(cache, opened, stderr, quiet=quiet)
-                    report = [_ingest_line(cache, time.perf_counter() - started)]
-                    session.register("src", cache)
-                    writer = ResultWriter(fmt, stdout, max_rows=max_rows)
-
-                    def run_all() -> None:
-                        for number, sql in enumerate(statements, start=1):
-                            begun = time.perf_counter()
-                            rows = run_statement(session, number, sql, writer.write)
-                            took = (time.perf_counter() - begun) * 1000
-                            shown = "no result" if rows is None else _plural(rows, "row")
-                            report.append(f"statement {number}: {shown}, {took:.1f} ms")
-
-                    session.run(run_all)
-                finally:
-                    if not interrupted():  # an engine that is being stopped may not close
-                        session.close()
-                if stats:
-                    report.append(f"cache stats ({engine}):")
-                    stderr.write("\n".join(report) + "\n" + format_stats(cache.stats))
-                    stderr.flush()
-        finally:
-            opened.close()
+        with cached_source(source, stdin, disk, disk_capacity, memory_capacity) as (
+            opened,
+            cache,
+        ):
+            try:
+                report = [_timed_ingest(cache, opened, stderr, quiet=quiet)]
+                session.register("src", cache)
+                writer = ResultWriter(fmt, stdout, max_rows=max_rows)
+                report.extend(_run_statements(session, statements, writer))
+            finally:
+                if not interrupted():  # an engine that is being stopped may not close
+                    session.close()
+            if stats:
+                report.append(f"cache stats ({engine}):")
+                stderr.write("\n".join(report) + "\n" + format_stats(cache.stats))
+                stderr.flush()
     finally:
         if not interrupted():
             session.close()
@@ -288,6 +278,29 @@ def ingest(cache: StreamCache, source: Source, stderr: TextIO, quiet: bool = Fal
             raise CLIError(f"cannot read {source.label}: {one_line(error)}") from error
 
 
+def _timed_ingest(cache: StreamCache, source: Source, stderr: TextIO, *, quiet: bool) -> str:
+    """:func:`ingest`, then the line of the ``--stats`` report that says how long it took."""
+    started = time.perf_counter()
+    ingest(cache, source, stderr, quiet=quiet)
+    return _ingest_line(cache, time.perf_counter() - started)
+
+
+def _run_statements(session: Engine, statements: Sequence[str], writer: ResultWriter) -> list[str]:
+    """Run every statement in order, writing its result; one ``--stats`` line each."""
+    report: list[str] = []
+
+    def run_all() -> None:
+        for number, sql in enumerate(statements, start=1):
+            begun = time.perf_counter()
+            rows = run_statement(session, number, sql, writer.write)
+            took = (time.perf_counter() - begun) * 1000
+            shown = "no result" if rows is None else _plural(rows, "row")
+            report.append(f"statement {number}: {shown}, {took:.1f} ms")
+
+    session.run(run_all)
+    return report
+
+
 def _ingest_line(cache: StreamCache, seconds: float) -> str:
     stats = cache.stats
     return (
@@ -301,11 +314,3 @@ def _plural(count: int, noun: str) -> str:
     if count == 1:
         return f"1 {noun}"
     return f"{count:,} {noun}{'es' if noun.endswith('ch') else 's'}"
-
-
-def _is_terminal(stream: object) -> bool:
-    isatty = getattr(stream, "isatty", None)
-    try:
-        return bool(isatty and isatty())
-    except ValueError:
-        return False

@@ -155,18 +155,35 @@ def text_column(array: pa.Array | pa.ChunkedArray) -> pa.Array:
     """
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
+    plain = _unwrapped(array)
+    if plain is not None:
+        return text_column(plain)
+    return _plain_texts(array)
+
+
+def _unwrapped(array: pa.Array) -> pa.Array | None:
+    """The values of a dictionary, run-end encoded or extension array; None for another.
+
+    UUIDs keep their extension type: they print as UUIDs, not as their bytes.
+    """
     kind = array.type
     if pa.types.is_dictionary(kind):
-        return text_column(array.dictionary_decode())
+        return array.dictionary_decode()
     if pa.types.is_run_end_encoded(kind):
-        return text_column(pc.run_end_decode(array))
-    if isinstance(kind, pa.BaseExtensionType):
-        if kind.extension_name == _UUID:
-            return pa.array(
-                [None if v is None else str(uuid.UUID(bytes=v)) for v in array.storage.to_pylist()],
-                pa.string(),
-            )
-        return text_column(array.storage)
+        return pc.run_end_decode(array)
+    if isinstance(kind, pa.BaseExtensionType) and kind.extension_name != _UUID:
+        return array.storage
+    return None
+
+
+def _plain_texts(array: pa.Array) -> pa.Array:
+    """:func:`text_column` of an array that is neither encoded nor of an extension but UUID."""
+    kind = array.type
+    if isinstance(kind, pa.BaseExtensionType):  # a UUID
+        values = array.storage.to_pylist()
+        return pa.array(
+            [None if v is None else str(uuid.UUID(bytes=v)) for v in values], pa.string()
+        )
     if pa.types.is_duration(kind):
         return pa.array(_duration_texts(array), pa.string())
     if _is_interval(kind):
@@ -209,15 +226,12 @@ def _json_leaf(array: pa.Array) -> pa.Array:
 
 def _map_leaves(array: pa.Array, leaf: Callable[[pa.Array], pa.Array]) -> pa.Array:
     """Apply ``leaf`` to every non-nested array inside ``array``, keeping its shape."""
+    plain = _unwrapped(array)
+    if plain is not None:
+        return _map_leaves(plain, leaf)
     kind = array.type
-    if pa.types.is_dictionary(kind):
-        return _map_leaves(array.dictionary_decode(), leaf)
-    if pa.types.is_run_end_encoded(kind):
-        return _map_leaves(pc.run_end_decode(array), leaf)
-    if isinstance(kind, pa.BaseExtensionType):
-        if kind.extension_name == _UUID:
-            return text_column(array)
-        return _map_leaves(array.storage, leaf)
+    if isinstance(kind, pa.BaseExtensionType):  # a UUID
+        return text_column(array)
     mask = array.is_null() if array.null_count else None
     if pa.types.is_struct(kind):
         children = [_map_leaves(array.field(i), leaf) for i in range(kind.num_fields)]

@@ -5,22 +5,39 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
-import sys
 from pathlib import Path
-from typing import Any, BinaryIO, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 import pyarrow as pa
 
-from batchcorder._cli.arguments import count
-from batchcorder._cli.caching import cache_session, check_cache_options
-from batchcorder._cli.errors import CLIError, one_line
+from batchcorder import StreamCache
+from batchcorder._cli.arguments import (
+    add_source_argument,
+    cache_keywords,
+    count,
+    stream_keywords,
+)
+from batchcorder._cli.caching import cached_source, warn_about_cache_options
+from batchcorder._cli.errors import CLIError, one_line, os_reason
 from batchcorder._cli.query import ingest
-from batchcorder._cli.sources import open_source
+from batchcorder._cli.streams import note, standard_streams
+
+if TYPE_CHECKING:
+    from batchcorder.flight import CacheServer
 
 __all__ = ["add_serve_parser", "run_serve", "serve_source"]
 
-#: Seconds to wait, after Ctrl-C, for the calls in flight to end.
+#: Seconds to wait, after Ctrl-C, for the calls in flight to end: long enough
+#: for a client to read the batch it is being sent, short enough that a
+#: client that stopped reading does not keep the command from exiting.
 CLOSE_TIMEOUT = 5.0
+
+#: The highest TCP port number.
+_MAX_PORT = 65_535
+
+#: The most batch ranges a finished cache is offered in by default: enough
+#: for a few clients to split the work, few enough that each range is large.
+_DEFAULT_ENDPOINTS = 4
 
 _EPILOG = """\
 examples:
@@ -45,8 +62,8 @@ def _port(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid port {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"a port is between 0 and 65535, got {value}")
+    if not 0 <= value <= _MAX_PORT:
+        raise argparse.ArgumentTypeError(f"a port is between 0 and {_MAX_PORT}, got {value}")
     return value
 
 
@@ -84,11 +101,7 @@ def add_serve_parser(commands: Any) -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "source",
-        metavar="SOURCE",
-        help="a Parquet, CSV/TSV or Arrow IPC file, or - for an Arrow IPC stream on standard input",
-    )
+    add_source_argument(parser)
     flight = parser.add_argument_group("Arrow Flight")
     flight.add_argument(
         "--host",
@@ -116,8 +129,9 @@ def add_serve_parser(commands: Any) -> argparse.ArgumentParser:
         "--endpoints",
         metavar="N",
         type=count(1),
-        default=4,
-        help="the most batch ranges a client is offered to split the work (default 4)",
+        default=_DEFAULT_ENDPOINTS,
+        help="the most batch ranges a client is offered to split the work "
+        f"(default {_DEFAULT_ENDPOINTS})",
     )
     parser.set_defaults(run=run_serve)
     return parser
@@ -138,13 +152,8 @@ def run_serve(args: argparse.Namespace) -> int:
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         endpoints=args.endpoints,
-        disk=args.disk,
-        disk_capacity=args.disk_capacity,
-        memory_capacity=args.memory_capacity,
-        quiet=args.quiet,
-        stdin=getattr(args, "stdin", None),
-        stdout=getattr(args, "stdout", None),
-        stderr=getattr(args, "stderr", None),
+        **cache_keywords(args),
+        **stream_keywords(args),
     )
 
 
@@ -169,7 +178,7 @@ def _read_tls(tls_cert: str | None, tls_key: str | None) -> list[tuple[bytes, by
         try:
             pems.append(Path(path).read_bytes())
         except OSError as error:
-            raise CLIError(f"{option}: cannot read {path!r}: {error.strerror or error}") from error
+            raise CLIError(f"{option}: cannot read {path!r}: {os_reason(error)}") from error
     return [(pems[0], pems[1])]
 
 
@@ -200,7 +209,7 @@ def serve_source(
     token_env: str | None = None,
     tls_cert: str | None = None,
     tls_key: str | None = None,
-    endpoints: int = 4,
+    endpoints: int = _DEFAULT_ENDPOINTS,
     disk: str | None = None,
     disk_capacity: int | None = None,
     memory_capacity: int | None = None,
@@ -255,69 +264,83 @@ def serve_source(
     KeyboardInterrupt
         If interrupted before the whole source is read.
     """
-    stdout = sys.stdout.buffer if stdout is None else stdout
-    stderr = sys.stderr if stderr is None else stderr
-    for warning in check_cache_options(disk, disk_capacity, memory_capacity):
-        if not quiet:
-            stderr.write(f"batchcorder: warning: {warning}\n")
+    stdout, stderr = standard_streams(stdout, stderr)
+    warn_about_cache_options(disk, disk_capacity, memory_capacity, stderr, quiet=quiet)
     token = _read_token(token_env)
     certificates = _read_tls(tls_cert, tls_key)
-    if not quiet and token is None and not _is_loopback(host):
-        stderr.write(
-            f"batchcorder: warning: serving on {host} without --token-env: anyone who can "
-            "reach this port can read the data\n"
+    if token is None and not _is_loopback(host):
+        note(
+            stderr,
+            f"warning: serving on {host} without --token-env: anyone who can "
+            "reach this port can read the data",
+            quiet=quiet,
         )
-    from batchcorder.flight import serve
-
     location = _listen_location(host, port, certificates is not None)
-    abandoned = False
-    opened = open_source(source, stdin)
-    try:
-        with cache_session(opened.reader, disk, disk_capacity, memory_capacity) as cache:
-            try:
-                server = serve(
-                    cache,
-                    location,
-                    name=name,
-                    token=token,
-                    tls_certificates=certificates,
-                    endpoints=endpoints,
-                )
-            except OSError as error:  # the port is in use, the host unknown, ...
-                raise CLIError(error.strerror or one_line(error)) from error
-            except (pa.ArrowException, ValueError) as error:
-                raise CLIError(f"cannot serve on {location}: {one_line(error)}") from error
-            try:
-                stdout.write(f"{server.location}\n".encode())
-                stdout.flush()
-                ingest(cache, opened, stderr, quiet=quiet)
-                stats = cache.stats
-                if not quiet:
-                    stderr.write(
-                        f"batchcorder: serving {stats.ingested_rows:,} rows in "
-                        f"{stats.ingested_batches:,} batches as {name!r} at {server.location}; "
-                        "Ctrl-C to stop\n"
-                    )
-                    stderr.flush()
-                try:
-                    server.wait()
-                except KeyboardInterrupt:
-                    if not quiet:
-                        stderr.write("batchcorder: server stopped\n")
-                        stderr.flush()
-            finally:
-                try:
-                    server.close(CLOSE_TIMEOUT)
-                except TimeoutError as error:
-                    abandoned = True
-                    if not quiet:
-                        stderr.write(f"batchcorder: warning: {error}; exiting anyway\n")
-                        stderr.flush()
-    finally:
-        opened.close()
+    with cached_source(source, stdin, disk, disk_capacity, memory_capacity) as (opened, cache):
+        server = _start_server(cache, location, name, token, certificates, endpoints)
+        try:
+            stdout.write(f"{server.location}\n".encode())
+            stdout.flush()
+            ingest(cache, opened, stderr, quiet=quiet)
+            _serve_until_stopped(server, cache, stderr, quiet=quiet)
+        finally:
+            abandoned = not _close_server(server, stderr, quiet=quiet)
     if abandoned:
         # gRPC still waits for that client in a thread that cannot be stopped;
         # the cache and its files are gone, so leave without waiting for it.
         stdout.flush()
         os._exit(0)
     return 0
+
+
+def _start_server(
+    cache: StreamCache,
+    location: str,
+    name: str,
+    token: str | None,
+    certificates: list[tuple[bytes, bytes]] | None,
+    endpoints: int,
+) -> CacheServer:
+    """:func:`batchcorder.flight.serve`, its failures to listen turned into :class:`CLIError`."""
+    from batchcorder.flight import serve
+
+    try:
+        return serve(
+            cache,
+            location,
+            name=name,
+            token=token,
+            tls_certificates=certificates,
+            endpoints=endpoints,
+        )
+    except OSError as error:  # the port is in use, the host unknown, ...
+        raise CLIError(os_reason(error)) from error
+    except (pa.ArrowException, ValueError) as error:
+        raise CLIError(f"cannot serve on {location}: {one_line(error)}") from error
+
+
+def _serve_until_stopped(
+    server: CacheServer, cache: StreamCache, stderr: TextIO, *, quiet: bool
+) -> None:
+    """Say what is served, then serve until Ctrl-C or SIGTERM."""
+    stats = cache.stats
+    note(
+        stderr,
+        f"serving {stats.ingested_rows:,} rows in {stats.ingested_batches:,} batches as "
+        f"{server.name!r} at {server.location}; Ctrl-C to stop",
+        quiet=quiet,
+    )
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        note(stderr, "server stopped", quiet=quiet)
+
+
+def _close_server(server: CacheServer, stderr: TextIO, *, quiet: bool) -> bool:
+    """Close ``server``; whether every call in flight ended within :data:`CLOSE_TIMEOUT`."""
+    try:
+        server.close(CLOSE_TIMEOUT)
+    except TimeoutError as error:
+        note(stderr, f"warning: {error}; exiting anyway", quiet=quiet)
+        return False
+    return True

@@ -12,15 +12,18 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from batchcorder._cli.errors import CLIError, one_line
+from batchcorder._cli.defaults import BATCH_ROWS
+from batchcorder._cli.errors import CLIError, one_line, os_reason
 
 __all__ = ["STDIN", "Source", "detect_kind", "open_source"]
+
+_Reader = TypeVar("_Reader")
 
 #: The SOURCE that means an Arrow IPC stream on standard input.
 STDIN = "-"
@@ -30,7 +33,6 @@ _IPC_FILE_MAGIC = b"ARROW1"
 _IPC_STREAM_MAGIC = b"\xff\xff\xff\xff"
 _COMPRESSIONS = (".gz", ".bz2", ".zst", ".lz4")
 _CSV_SUFFIXES = {".csv": ",", ".tsv": "\t"}
-_PARQUET_BATCH_ROWS = 65_536
 
 
 @dataclass
@@ -167,7 +169,7 @@ def open_source(spec: str, stdin: BinaryIO | None = None) -> Source:
 def _reason(error: OSError) -> str:
     if error.errno == errno.EISDIR:
         return "it is a directory"
-    return error.strerror or one_line(error)
+    return os_reason(error)
 
 
 def _open_stdin(stdin: BinaryIO | None) -> Source:
@@ -199,7 +201,7 @@ def _open_stdin(stdin: BinaryIO | None) -> Source:
 
 def _open_parquet(path: Path, label: str) -> Source:
     parquet = pq.ParquetFile(path)
-    batches = parquet.iter_batches(batch_size=_PARQUET_BATCH_ROWS)
+    batches = parquet.iter_batches(batch_size=BATCH_ROWS)
     reader = pa.RecordBatchReader.from_batches(parquet.schema_arrow, batches)
     return Source(
         reader,
@@ -210,13 +212,18 @@ def _open_parquet(path: Path, label: str) -> Source:
     )
 
 
+def _opened_over(file: pa.NativeFile, open_reader: Callable[[pa.NativeFile], _Reader]) -> _Reader:
+    """``open_reader(file)``; ``file`` is closed if that fails, and left open otherwise."""
+    try:
+        return open_reader(file)
+    except BaseException:
+        file.close()
+        raise
+
+
 def _open_ipc_file(path: Path, label: str) -> Source:
     mapped = pa.memory_map(os.fspath(path))
-    try:
-        ipc = pa.ipc.open_file(mapped)
-    except BaseException:
-        mapped.close()
-        raise
+    ipc = _opened_over(mapped, pa.ipc.open_file)
 
     def batches() -> Iterator[pa.RecordBatch]:
         for index in range(ipc.num_record_batches):
@@ -228,21 +235,14 @@ def _open_ipc_file(path: Path, label: str) -> Source:
 
 def _open_ipc_stream(path: Path, label: str) -> Source:
     file = pa.OSFile(os.fspath(path))
-    try:
-        reader = pa.ipc.open_stream(file)
-    except BaseException:
-        file.close()
-        raise
+    reader = _opened_over(file, pa.ipc.open_stream)
     return Source(reader, label, "arrow-stream", _closers=[file.close, reader.close])
 
 
 def _open_csv(path: Path, label: str, delimiter: str = ",") -> Source:
     stream = pa.input_stream(os.fspath(path), compression="detect")
-    try:
-        reader = pa_csv.open_csv(stream, parse_options=pa_csv.ParseOptions(delimiter=delimiter))
-    except BaseException:
-        stream.close()
-        raise
+    options = pa_csv.ParseOptions(delimiter=delimiter)
+    reader = _opened_over(stream, lambda opened: pa_csv.open_csv(opened, parse_options=options))
     return Source(reader, label, "csv", _closers=[stream.close, reader.close])
 
 

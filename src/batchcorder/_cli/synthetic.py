@@ -13,6 +13,8 @@ from collections.abc import Iterator, Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from batchcorder._cli.defaults import BATCH_ROWS, DEMO_SEED
+
 __all__ = ["EVENTS_SCHEMA", "EventStream"]
 
 #: The columns of the synthetic events.
@@ -71,7 +73,7 @@ class EventStream:
     True
     """
 
-    def __init__(self, rows: int, batch_rows: int = 65_536, seed: int = 42) -> None:
+    def __init__(self, rows: int, batch_rows: int = BATCH_ROWS, seed: int = DEMO_SEED) -> None:
         if rows < 0 or batch_rows < 1:
             raise ValueError("rows must be >= 0 and batch_rows >= 1")
         self.rows = rows
