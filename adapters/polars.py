@@ -16,7 +16,8 @@ What each scan does with one batch, cheapest first:
    passing rows alone;
 3. hands the result to Polars with :func:`polars.from_arrow`, which is
    zero-copy for numeric, temporal and boolean columns without a rechunk;
-4. stops reading the cache once ``n_rows`` rows are out (``head``/``LIMIT``).
+4. stops reading the cache once it has read ``n_rows`` rows (``head``/``LIMIT``;
+   Polars' row limit counts rows of the source, before the predicate).
 
 Readers and ingestion
 ---------------------
@@ -31,6 +32,11 @@ Readers and ingestion
 
 An upstream failure raises out of ``collect()``: Polars re-raises the
 upstream's own exception, message included, at every collect that reaches it.
+
+Without Polars installed, :func:`scan`, :func:`register` and
+:func:`polars_schema` raise ``ModuleNotFoundError`` saying
+``pip install 'batchcorder[polars]'``; importing this module needs only
+pyarrow.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
+
+from batchcorder._engines import require_engine
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -47,6 +55,10 @@ if TYPE_CHECKING:
     from batchcorder import CastingStreamCache, StreamCache
 
 __all__ = ["polars_schema", "register", "scan"]
+
+
+def __dir__() -> list[str]:
+    return list(__all__)
 
 
 def polars_schema(schema: pa.Schema) -> pl.Schema:
@@ -67,6 +79,7 @@ def polars_schema(schema: pa.Schema) -> pl.Schema:
     >>> polars_schema(pa.schema([("x", pa.int32()), ("s", pa.large_string())]))
     Schema([('x', Int32), ('s', String)])
     """
+    require_engine("polars", "batchcorder.adapters.polars.polars_schema")
     import polars as pl
 
     frame = pl.from_arrow(schema.empty_table(), rechunk=False)
@@ -100,6 +113,7 @@ def scan(cache: StreamCache | CastingStreamCache) -> pl.LazyFrame:
     >>> lf.select(pl.col("k").sum()).collect().item()
     6
     """
+    require_engine("polars", "batchcorder.adapters.polars.scan")
     from polars.io.plugins import register_io_source
 
     arrow_schema = cache.schema
@@ -194,10 +208,15 @@ def _scan_batches(
     n_rows: int | None,
     batch_size: int | None,
 ) -> Iterator[pl.DataFrame]:
-    """The DataFrames of one scan: one new reader, narrowed, filtered, limited and split."""
+    """The DataFrames of one scan: one new reader, limited, filtered, narrowed and split.
+
+    ``n_rows`` counts rows of the source, before the predicate: Polars pushes a
+    row limit into a scan that also filters only for ``head(n).filter(...)``
+    (a ``filter(...).head(n)`` keeps its slice above the scan).
+    """
 
     columns = list(schema.names) if with_columns is None else list(with_columns)
-    predicate_columns = predicate.meta.root_names() if predicate is not None else []
+    predicate_columns = _predicate_columns(predicate, schema) if predicate is not None else None
     remaining = n_rows
     if remaining is not None and remaining <= 0:
         return
@@ -205,35 +224,62 @@ def _scan_batches(
     # cache with max_readers release the batches it kept for this scan.
     with cache.reader() as reader:
         for batch in _grouped(reader, schema, lazy=remaining is not None):
-            if predicate is not None:
-                frame = _filtered(batch, columns, predicate, predicate_columns)
-                if frame is None:
-                    continue
-            else:
-                frame = _to_polars(batch.select(columns))
+            # The rows of this batch within the limit (a zero-copy slice).
+            rows = batch if remaining is None else batch.slice(0, remaining)
             if remaining is not None:
-                frame = frame.head(remaining)
-                remaining -= frame.height
-            yield from _split(frame, batch_size)
+                remaining -= rows.num_rows
+            if predicate is not None:
+                frame = _filtered(rows, columns, predicate, predicate_columns)
+            else:
+                frame = _to_polars(rows.select(columns))
+            if frame is not None:
+                yield from _split(frame, batch_size)
             if remaining is not None and remaining <= 0:
                 # Stop pulling: a LIMIT ingests no further upstream batch.
                 return
+
+
+def _predicate_columns(predicate: pl.Expr, schema: pa.Schema) -> list[str] | None:
+    """The distinct columns ``predicate`` reads, in order; None when they cannot be told.
+
+    ``root_names`` lists a column once per use (``x >= 1 & x < 9`` gives ``x``
+    twice), and a batch cannot select a column twice.
+    """
+    try:
+        names = list(dict.fromkeys(predicate.meta.root_names()))
+    except Exception:
+        return None
+    known = set(schema.names)
+    return names if all(name in known for name in names) else None
 
 
 def _filtered(
     batch: pa.RecordBatch | pa.Table,
     columns: list[str],
     predicate: pl.Expr,
-    predicate_columns: list[str],
+    predicate_columns: list[str] | None,
 ) -> pl.DataFrame | None:
-    """``batch`` narrowed to ``columns`` and to the rows ``predicate`` keeps; None when it keeps none."""
+    """``batch`` narrowed to ``columns`` and to the rows ``predicate`` keeps; None when it keeps none.
+
+    A row is kept where the predicate is true; false and null drop it, as
+    ``LazyFrame.filter`` does.
+    """
     import polars as pl
 
-    # Only the predicate's columns are converted to evaluate it; with none (a
-    # literal predicate) the whole batch is, so the result has the batch's height.
-    probe = batch.select(predicate_columns) if predicate_columns else batch
+    # Only the predicate's columns are converted to evaluate it (none for a
+    # literal predicate: a column-less frame keeps the batch's height); all of
+    # them when the predicate's columns are unknown.
+    probe = batch if predicate_columns is None else batch.select(predicate_columns)
     mask = _to_polars(probe).select(predicate.alias("mask")).to_series()
-    if mask.len() == 1 and batch.num_rows != 1:
+    if mask.dtype == pl.Null:
+        mask = mask.cast(pl.Boolean)  # a bare null literal
+    if mask.len() != batch.num_rows:
+        if mask.len() != 1:
+            raise ValueError(
+                f"the pushed-down predicate {predicate} gave {mask.len()} values "
+                f"for a batch of {batch.num_rows} rows"
+            )
+        # A scalar result (a literal, an expression without columns) holds for every row.
         mask = pl.repeat(mask.item(), batch.num_rows, eager=True, dtype=pl.Boolean)
     kept = int(mask.sum())
     if kept == 0:
@@ -243,8 +289,12 @@ def _filtered(
         return _to_polars(narrowed)
     if kept * _ARROW_FILTER_BELOW < batch.num_rows or not columns:
         # Few rows pass: copying just those in Arrow beats converting whole
-        # columns (strings are copied into Polars' own layout).
-        return _to_polars(narrowed.filter(mask.to_arrow()))
+        # columns (strings are copied into Polars' own layout). Arrow's filter
+        # drops the rows whose mask is null.
+        try:
+            return _to_polars(narrowed.filter(mask.to_arrow()))
+        except pa.ArrowNotImplementedError:
+            pass  # a type Arrow cannot filter (string_view in pyarrow 26): Polars can
     # Many rows pass: Polars filters its zero-copy columns faster than Arrow.
     return _to_polars(narrowed).filter(mask)
 
