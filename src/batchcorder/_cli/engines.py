@@ -13,6 +13,7 @@ asked for.
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
@@ -35,7 +36,7 @@ T = TypeVar("T")
 ENGINES = ("duckdb", "polars", "datafusion")
 
 
-class Engine:
+class Engine(ABC):
     """One engine session.
 
     Subclasses set :attr:`name` and :attr:`errors` (what the engine raises
@@ -49,13 +50,13 @@ class Engine:
         """How many statements ``sql`` holds."""
         return len(split_statements(sql))
 
+    @abstractmethod
     def register(self, table: str, cache: Any) -> None:
         """Make ``cache`` queryable as ``table``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def execute(self, sql: str) -> pa.RecordBatchReader | None:
         """Run one statement; return its result, or None if it returns no table."""
-        raise NotImplementedError
 
     def describe(self, error: BaseException) -> str:
         """The engine's message for a failed statement, on one line."""
@@ -66,7 +67,7 @@ class Engine:
         with bounded_stop():
             return work()
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - most engines hold nothing to release
         """Release the session. Idempotent."""
 
 
