@@ -15,12 +15,20 @@ row of every used column reaches DuckDB, so a string column is converted in
 full even when a filter on another column keeps ten rows.
 
 :func:`register` (this module) adds the pushdown. It reads the whole cache
-once through one reader and registers a ``pyarrow.dataset.InMemoryDataset``
-over the cache's own batches (zero-copy; in disk mode views of the cache's
-memory-mapped file). DuckDB pushes projections and filters into that dataset,
-which evaluates the filter on the filter's columns and copies the passing rows
-of the projected columns only; each scan of a plan scans the dataset afresh,
-with no materialisation by DuckDB.
+once through one reader and registers a pyarrow dataset over the cache's own
+batches (zero-copy; in disk mode views of the cache's memory-mapped file).
+DuckDB pushes projections and filters into it, and each scan of a plan scans
+it afresh, with no materialisation by DuckDB:
+
+- without a filter, the scan streams the projected batches as a plain Arrow
+  reader, as DuckDB scans a ``pa.Table``;
+- with one, batch statistics (bounds and null counts of the filter's
+  columns, computed by the cache the first time a filter reads a column, and
+  kept) tell which batches no row of can pass: those are skipped unread, the
+  batches every row of passes are streamed as they are, and the others are
+  filtered by pyarrow, which copies the passing rows of the projected
+  columns only. A selective filter on a column whose values cluster by batch
+  (a time column, an id) reads a few batches out of thousands.
 
 Readers and ingestion
 ---------------------
@@ -44,10 +52,8 @@ An upstream failure surfaces from ``fetchall()`` on the lazy paths (and again
 from every later query) and from :func:`register` itself on the pushdown path,
 with the upstream's message.
 
-Registering a name again replaces the view, as ``con.register`` does. Pushdown
-pays on selective filters and wide tables, and costs a few milliseconds per
-query on short full scans; the measurements are in the project's
-``docs/benchmarks.md``.
+Registering a name again replaces the view, as ``con.register`` does. The
+measurements are in the project's ``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
@@ -58,9 +64,9 @@ from batchcorder._engines import require_engine
 
 if TYPE_CHECKING:
     import duckdb
-    import pyarrow.dataset as ds
 
     from batchcorder import Replayable
+    from batchcorder._cache_dataset import ReaderScanDataset
 
 __all__ = ["dataset", "register"]
 
@@ -69,12 +75,14 @@ def __dir__() -> list[str]:
     return list(__all__)
 
 
-def dataset(cache: Replayable) -> ds.InMemoryDataset:
+def dataset(cache: Replayable) -> ReaderScanDataset:
     """A pyarrow dataset over every batch of ``cache``, which DuckDB scans with pushdown.
 
-    The same as :func:`batchcorder.dataset`, which needs no engine. Reads the
-    whole cache through one reader, ingesting the rest of the upstream. No
-    buffer is copied.
+    :func:`batchcorder.dataset`, tuned for DuckDB: its ``scanner()`` returns
+    a scan whose ``to_reader()`` (what DuckDB reads) streams the batches with
+    no per-batch scan task, skipping those a filter excludes; the scan's
+    other methods are a pyarrow ``Scanner``'s. Reads the whole cache through
+    one reader, ingesting the rest of the upstream. No buffer is copied.
 
     Parameters
     ----------
@@ -86,6 +94,11 @@ def dataset(cache: Replayable) -> ds.InMemoryDataset:
     pyarrow.dataset.InMemoryDataset
         With the cache's schema, also when the cache holds no batch.
 
+    Raises
+    ------
+    TypeError
+        If ``cache`` is not a ``StreamCache`` or a cast view of one.
+
     Examples
     --------
     >>> import duckdb
@@ -96,9 +109,11 @@ def dataset(cache: Replayable) -> ds.InMemoryDataset:
     >>> duckdb.sql("SELECT v FROM data WHERE k >= 2 ORDER BY k").fetchall()
     [('b',), ('c',)]
     """
-    from batchcorder._dataset import dataset as make_dataset
+    from batchcorder._cache_dataset import ReaderScanDataset
+    from batchcorder._dataset import check_cache, snapshot, statistics_of
 
-    return make_dataset(cache)
+    check_cache(cache, "batchcorder.adapters.duckdb.dataset")
+    return ReaderScanDataset(snapshot(cache), cache.schema, statistics_of(cache))
 
 
 def register(
@@ -123,8 +138,9 @@ def register(
     pushdown : bool, default True
         With True, read the whole cache now (one reader) and register a
         dataset DuckDB pushes projections and filters into (see
-        :func:`dataset`). With False, register the cache itself: nothing is
-        read now, and every query streams a new reader.
+        :func:`dataset`): scans stream the batches and skip those a filter
+        excludes. With False, register the cache itself: nothing is read now,
+        and every query streams a new reader.
 
     Returns
     -------

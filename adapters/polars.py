@@ -7,17 +7,29 @@ predicate, the row limit and a batch-size hint; the plugin answers with a fresh
 cache reader, so the same ``LazyFrame`` can be collected any number of times
 and each collect replays the cache from batch 0.
 
-What each scan does with one batch, cheapest first:
+What a scan does, cheapest first:
 
-1. evaluates the predicate on the predicate's own columns only, and drops the
-   batch without touching any other column when no row passes;
-2. narrows the batch to the projected columns and filters it in Arrow, so a
-   column Polars must copy (strings become string views) is converted for the
+1. with a predicate, over a fully ingested cache (without ``max_readers``),
+   skips the batches no row of can pass, told from batch statistics (bounds
+   and null counts of the predicate's columns, computed by the cache the
+   first time a predicate reads a column, and kept), in Polars' meaning of
+   the predicate (NaN above every number, categorical order:
+   ``batchcorder.adapters._polars_pruning``); the batches every row of passes
+   are converted without evaluating the predicate;
+2. evaluates the predicate on the predicate's own columns only, and drops
+   the rows it rejects before converting the other columns, so a column
+   Polars must copy (strings become string views) is converted for the
    passing rows alone;
-3. hands the result to Polars with :func:`polars.from_arrow`, which is
-   zero-copy for numeric, temporal and boolean columns without a rechunk;
-4. stops reading the cache once it has read ``n_rows`` rows (``head``/``LIMIT``;
-   Polars' row limit counts rows of the source, before the predicate).
+3. hands the batches to Polars with :func:`polars.from_arrow`, which is
+   zero-copy for numeric, temporal and boolean columns, in frames of about
+   32 MiB of such columns, or 16 MiB when a column must be copied (strings):
+   every frame costs Polars' pipeline a fixed amount, but Polars works on
+   several frames at once (measured: 4 to 1024 MiB frames); Polars'
+   batch-size hint is not followed down to small frames;
+4. answers a scan that reads no column (a row count) with one frame;
+5. stops reading the cache once it has read ``n_rows`` rows (``head``/``LIMIT``;
+   Polars' row limit counts rows of the source, before the predicate), one
+   batch at a time.
 
 Readers and ingestion
 ---------------------
@@ -53,6 +65,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from batchcorder import CastingStreamCache, StreamCache
+    from batchcorder._pruning import Selection
 
 __all__ = ["polars_schema", "register", "scan"]
 
@@ -116,7 +129,11 @@ def scan(cache: StreamCache | CastingStreamCache) -> pl.LazyFrame:
     require_engine("polars", "batchcorder.adapters.polars.scan")
     from polars.io.plugins import register_io_source
 
+    from batchcorder import StreamCache
+
     arrow_schema = cache.schema
+    # A view casts every batch anew: only the cache's own batches have statistics.
+    skipping = _Skipping(cache) if isinstance(cache, StreamCache) else None
 
     def source(
         with_columns: list[str] | None,
@@ -124,7 +141,7 @@ def scan(cache: StreamCache | CastingStreamCache) -> pl.LazyFrame:
         n_rows: int | None,
         batch_size: int | None,
     ) -> Iterator[pl.DataFrame]:
-        return _scan_batches(cache, arrow_schema, with_columns, predicate, n_rows, batch_size)
+        return _scan_batches(cache, arrow_schema, with_columns, predicate, n_rows, skipping)
 
     return register_io_source(
         source,
@@ -172,32 +189,102 @@ def register(
 
 #: Filter in Arrow when fewer than 1 row in this many passes, else in Polars.
 _ARROW_FILTER_BELOW = 8
-#: Batches are converted to Polars in groups of about this many rows: each
-#: conversion has a fixed cost, and small batches would pay it many times.
-_CONVERT_ROWS = 1 << 19
+#: Batches are converted to Polars in groups of about this many bytes of the
+#: columns read: each frame handed to Polars has a fixed cost, but Polars
+#: works on several frames at once, and groups with a column Polars copies
+#: (strings) keep what is converted at once small.
+_ZERO_COPY_GROUP_BYTES = 32 << 20
+_COPIED_GROUP_BYTES = 16 << 20
+#: Predicates whose batch selection a scan remembers (the most recent ones).
+_REMEMBERED_PREDICATES = 64
 
 
-def _grouped(
-    batches: Iterable[pa.RecordBatch], schema: pa.Schema, lazy: bool
-) -> Iterator[pa.RecordBatch | pa.Table]:
-    """``batches`` joined (zero-copy) into tables of about ``_CONVERT_ROWS`` rows.
+class _Group:
+    """Consecutive batches converted to Polars together, all taken whole or all filtered."""
 
-    With ``lazy`` (a row limit), each batch goes alone, so the scan never
-    pulls a batch it might not need.
+    def __init__(self, whole: bool) -> None:
+        self.whole = whole
+        self.batches: list[pa.RecordBatch] = []
+        self.rows = 0
+
+    def table(self, schema: pa.Schema) -> pa.Table:
+        return pa.Table.from_batches(self.batches, schema=schema)
+
+
+def _groups(
+    batches: Iterable[pa.RecordBatch],
+    columns: list[str],
+    selection: Selection | None,
+) -> Iterator[_Group]:
+    """The batches a selection keeps, in order, in groups of a bounded size.
+
+    A group passes whole if all its batches do; otherwise the predicate is
+    evaluated once over the group (one evaluation of a few batches costs less
+    than one per batch). Without a selection every batch is kept and none is
+    known to pass whole. The bytes of a row (of the columns read) are those of
+    the first batch.
     """
-    if lazy:
-        yield from batches
-        return
-    group: list[pa.RecordBatch] = []
-    rows = 0
-    for batch in batches:
-        group.append(batch)
-        rows += batch.num_rows
-        if rows >= _CONVERT_ROWS:
-            yield pa.Table.from_batches(group, schema=schema)
-            group, rows = [], 0
-    if group:
-        yield pa.Table.from_batches(group, schema=schema)
+    group: _Group | None = None
+    rows_per_group = 0
+    for index, batch in enumerate(batches):
+        if selection is not None and not selection.keep[index]:
+            continue
+        if not rows_per_group and batch.num_rows:
+            narrowed = batch.select(columns)
+            row_bytes = narrowed.nbytes / batch.num_rows if columns else 0
+            limit = _ZERO_COPY_GROUP_BYTES if _zero_copy(narrowed.schema) else _COPIED_GROUP_BYTES
+            rows_per_group = max(1, int(limit / max(row_bytes, 1)))
+        if group is not None and group.rows >= rows_per_group:
+            yield group
+            group = None
+        if group is None:
+            group = _Group(whole=True)
+        group.whole = group.whole and selection is not None and bool(selection.whole[index])
+        group.batches.append(batch)
+        group.rows += batch.num_rows
+    if group is not None:
+        yield group
+
+
+class _Skipping:
+    """Which batches of a cache a predicate may keep, remembered per predicate.
+
+    One per :func:`scan`: the cache's batches never change, so the selection
+    of a predicate holds for every collect that reads as many batches.
+    """
+
+    def __init__(self, cache: StreamCache) -> None:
+        self._cache = cache
+        self._remembered: dict[tuple[str, int], Selection | None] = {}
+
+    def selection(
+        self, batches: list[pa.RecordBatch], predicate: pl.Expr, schema: pa.Schema
+    ) -> Selection | None:
+        """Which of the cache's ``batches`` the predicate may keep, told from batch statistics."""
+        from batchcorder._pruning import select_batches
+        from batchcorder.adapters._polars_pruning import predicate_node
+
+        try:
+            key = (predicate.meta.serialize(format="json"), len(batches))
+        except Exception:  # an expression Polars cannot serialise
+            return None
+        if key in self._remembered:
+            return self._remembered[key]
+        node = predicate_node(predicate, schema)
+        chosen = None if node is None else select_batches(node, batches, self._cache.statistics)
+        if len(self._remembered) >= _REMEMBERED_PREDICATES:
+            self._remembered.clear()
+        self._remembered[key] = chosen
+        return chosen
+
+
+def _whole_cache(cache: StreamCache | CastingStreamCache) -> bool:
+    """Whether one scan may hold every batch of ``cache`` at once, to skip some by statistics.
+
+    Only once the upstream is exhausted (a scan never ingests ahead of its
+    reads), and not with ``max_readers``, whose readers free what they pass.
+    """
+    return bool(cache.upstream_exhausted and cache.max_readers is None)  # type: ignore[union-attr]
 
 
 def _scan_batches(
@@ -206,37 +293,72 @@ def _scan_batches(
     with_columns: list[str] | None,
     predicate: pl.Expr | None,
     n_rows: int | None,
-    batch_size: int | None,
+    skipping: _Skipping | None,
 ) -> Iterator[pl.DataFrame]:
-    """The DataFrames of one scan: one new reader, limited, filtered, narrowed and split.
+    """The DataFrames of one scan: one new reader, limited, skipped, filtered and narrowed.
 
     ``n_rows`` counts rows of the source, before the predicate: Polars pushes a
     row limit into a scan that also filters only for ``head(n).filter(...)``
-    (a ``filter(...).head(n)`` keeps its slice above the scan).
+    (a ``filter(...).head(n)`` keeps its slice above the scan). With a limit,
+    batches go one at a time, so the scan never pulls a batch it does not need.
     """
-
     columns = list(schema.names) if with_columns is None else list(with_columns)
-    predicate_columns = _predicate_columns(predicate, schema) if predicate is not None else None
-    remaining = n_rows
-    if remaining is not None and remaining <= 0:
+    if n_rows is not None and n_rows <= 0:
         return
     # Closing the reader (also when Polars drops the generator early) lets a
     # cache with max_readers release the batches it kept for this scan.
     with cache.reader() as reader:
-        for batch in _grouped(reader, schema, lazy=remaining is not None):
-            # The rows of this batch within the limit (a zero-copy slice).
-            rows = batch if remaining is None else batch.slice(0, remaining)
-            if remaining is not None:
-                remaining -= rows.num_rows
-            if predicate is not None:
-                frame = _filtered(rows, columns, predicate, predicate_columns)
+        if n_rows is not None:
+            yield from _limited(reader, columns, predicate, n_rows, schema)
+            return
+        if predicate is None and not columns:
+            # Only the row count is read (count(*)): one frame without columns.
+            yield _to_polars(_no_columns(sum(batch.num_rows for batch in reader)))
+            return
+        batches: Iterable[pa.RecordBatch] = reader
+        selection = None
+        if predicate is not None and skipping is not None and _whole_cache(cache):
+            listed = list(reader)  # the cache's own batches: no copy
+            batches, selection = listed, skipping.selection(listed, predicate, schema)
+        predicate_columns = _predicate_columns(predicate, schema) if predicate is not None else None
+        for group in _groups(batches, columns, selection):
+            table = group.table(schema)
+            if predicate is None or group.whole:
+                frame = _to_polars(table.select(columns))
             else:
-                frame = _to_polars(rows.select(columns))
+                frame = _filtered(table, columns, predicate, predicate_columns)
             if frame is not None:
-                yield from _split(frame, batch_size)
-            if remaining is not None and remaining <= 0:
-                # Stop pulling: a LIMIT ingests no further upstream batch.
-                return
+                yield frame
+
+
+def _limited(
+    reader: Iterable[pa.RecordBatch],
+    columns: list[str],
+    predicate: pl.Expr | None,
+    n_rows: int,
+    schema: pa.Schema,
+) -> Iterator[pl.DataFrame]:
+    """The frames of the first ``n_rows`` rows of the source, one batch at a time."""
+    remaining = n_rows
+    predicate_columns = _predicate_columns(predicate, schema) if predicate is not None else None
+    for batch in reader:
+        # The rows of this batch within the limit (a zero-copy slice).
+        rows = batch.slice(0, remaining)
+        remaining -= rows.num_rows
+        if predicate is not None:
+            frame = _filtered(rows, columns, predicate, predicate_columns)
+        else:
+            frame = _to_polars(rows.select(columns))
+        if frame is not None:
+            yield frame
+        if remaining <= 0:
+            # Stop pulling: a LIMIT ingests no further upstream batch.
+            return
+
+
+def _no_columns(rows: int) -> pa.RecordBatch:
+    """A batch of ``rows`` rows and no column (no buffer is allocated)."""
+    return pa.RecordBatch.from_arrays([pa.nulls(rows)], names=["_"]).select([])
 
 
 def _predicate_columns(predicate: pl.Expr, schema: pa.Schema) -> list[str] | None:
@@ -299,13 +421,19 @@ def _filtered(
     return _to_polars(narrowed).filter(mask)
 
 
-def _split(frame: pl.DataFrame, batch_size: int | None) -> Iterator[pl.DataFrame]:
-    """Zero-copy slices of ``frame`` of at most ``batch_size`` rows (the whole frame without a hint)."""
-    if batch_size is None or batch_size <= 0 or frame.height <= batch_size:
-        yield frame
-        return
-    for offset in range(0, frame.height, batch_size):
-        yield frame.slice(offset, batch_size)
+def _zero_copy(schema: pa.Schema) -> bool:
+    """Whether Polars takes every column of ``schema`` without a copy: numbers, booleans, dates, times."""
+    types = pa.types
+    return all(
+        (
+            types.is_integer(field.type)
+            or types.is_floating(field.type)
+            or types.is_boolean(field.type)
+            or types.is_temporal(field.type)
+        )
+        and not types.is_interval(field.type)
+        for field in schema
+    )
 
 
 def _to_polars(batch: pa.RecordBatch | pa.Table) -> pl.DataFrame:

@@ -18,6 +18,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -36,7 +37,7 @@ if str(BENCH_DIR) not in sys.path:
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    from bcbench.cases import GROUPS
+    from bcbench.cases import ALL_GROUPS, OPT_IN
 
     parser = argparse.ArgumentParser(
         description="Run the batchcorder benchmarks and print a markdown table."
@@ -66,7 +67,17 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="write the report to docs/benchmarks.md and benchmarks/README.md",
     )
     parser.add_argument(
-        "--only", nargs="+", choices=list(GROUPS), metavar="GROUP", help="run only these groups"
+        "--only",
+        nargs="+",
+        choices=list(ALL_GROUPS),
+        metavar="GROUP",
+        help=f"run only these groups (opt-in, run only when named: {', '.join(OPT_IN)})",
+    )
+    parser.add_argument(
+        "--big-gib",
+        type=float,
+        default=40.0,
+        help="data size of the opt-in larger_than_ram group, in GiB (default 40)",
     )
     parser.add_argument("--runs", type=int, help="recorded runs per case (default 5 / 7)")
     parser.add_argument(
@@ -81,6 +92,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--config", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--ram-child", metavar="SPEC", help=argparse.SUPPRESS)
+    parser.add_argument("--big-child", metavar="SPEC", help=argparse.SUPPRESS)
     parser.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -99,6 +111,7 @@ def _config(args: argparse.Namespace, tmp_root: Path) -> dict[str, Any]:
         "plan": plan,
         "ram_runs": runs,
         "tmp_root": str(tmp_root),
+        "big_bytes": int(args.big_gib * (1 << 30)),
     }
 
 
@@ -265,13 +278,23 @@ def _publish(args: argparse.Namespace, payload: dict[str, Any]) -> int:
     return 0
 
 
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C, so that temporary files and directories are removed."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: orchestrator, worker or peak-RAM child, by arguments."""
+    """Entry point: orchestrator, worker or a case's child process, by arguments."""
     args = _parse(argv)
+    signal.signal(signal.SIGTERM, _terminated)
     if args.ram_child:
         from bcbench.cases.peak_ram import child_main
 
         return child_main(args.ram_child)
+    if args.big_child:
+        from bcbench.cases.larger_than_ram import child_main as big_child_main
+
+        return big_child_main(args.big_child)
     if args.probe:
         from bcbench import impl
 

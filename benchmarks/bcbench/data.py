@@ -126,8 +126,10 @@ def source(batches: list[pa.RecordBatch]) -> pa.RecordBatchReader:
     Returns
     -------
     pyarrow.RecordBatchReader
+        With the batches' schema (:data:`SCHEMA` when there are none).
     """
-    return pa.RecordBatchReader.from_batches(SCHEMA, iter(batches))
+    schema = batches[0].schema if batches else SCHEMA
+    return pa.RecordBatchReader.from_batches(schema, iter(batches))
 
 
 def lazy_source(total_bytes: int, batch_rows: int) -> tuple[pa.RecordBatchReader, int]:
@@ -151,6 +153,90 @@ def lazy_source(total_bytes: int, batch_rows: int) -> tuple[pa.RecordBatchReader
     total_rows = max(batch_rows, total_bytes // ROW_BYTES)
     reader = pa.RecordBatchReader.from_batches(SCHEMA, iter_batches(total_rows, batch_rows))
     return reader, total_rows
+
+
+TIMED_SCHEMA = pa.schema(
+    [
+        pa.field("ts", pa.timestamp("us"), nullable=False),
+        pa.field("key", pa.int64(), nullable=False),
+        pa.field("value", pa.float64(), nullable=False),
+        pa.field("tag", pa.string(), nullable=False),
+    ]
+)
+"""Schema of the time-ordered data set: ``ts`` in place of ``id``, same 36 bytes a row."""
+
+TIMED_START_US = 1_704_067_200_000_000
+"""``ts`` of row 0: 2024-01-01 00:00:00 UTC, in microseconds."""
+
+TIMED_STEP_US = 1_000
+"""``ts`` grows by 1 ms a row: the rows arrive in time order, as events do."""
+
+
+def make_timed_batch(index: int, rows: int, first_row: int) -> pa.RecordBatch:
+    """Batch ``index`` of the time-ordered data set: :func:`make_batch` with ``ts`` for ``id``.
+
+    Parameters
+    ----------
+    index : int
+        Batch number; selects the random stream.
+    rows : int
+        Number of rows.
+    first_row : int
+        Global number of the batch's first row.
+
+    Returns
+    -------
+    pyarrow.RecordBatch
+    """
+    batch = make_batch(index, rows, first_row)
+    ts = TIMED_START_US + batch.column(0).to_numpy() * TIMED_STEP_US
+    columns = [pa.array(ts, pa.timestamp("us")), *batch.columns[1:]]
+    return pa.RecordBatch.from_arrays(columns, schema=TIMED_SCHEMA)
+
+
+def make_timed_batches(total_rows: int, batch_rows: int) -> list[pa.RecordBatch]:
+    """All batches of the time-ordered data set of ``total_rows`` rows.
+
+    Parameters
+    ----------
+    total_rows : int
+        Rows over all batches.
+    batch_rows : int
+        Rows per batch.
+
+    Returns
+    -------
+    list of pyarrow.RecordBatch
+    """
+    batches = []
+    for first_row in range(0, total_rows, batch_rows):
+        rows = min(batch_rows, total_rows - first_row)
+        batches.append(make_timed_batch(len(batches), rows, first_row))
+    return batches
+
+
+def timed_range(total_rows: int, start: float, fraction: float) -> tuple[int, int]:
+    """``ts`` bounds (microseconds, lower included) of ``fraction`` of the rows from ``start``.
+
+    Parameters
+    ----------
+    total_rows : int
+        Rows of the data set.
+    start : float
+        Where the range starts, as a fraction of the rows (0.5: the middle).
+    fraction : float
+        Share of the rows inside the range (0.01: 1%).
+
+    Returns
+    -------
+    tuple of int
+    """
+    first = int(total_rows * start)
+    last = first + int(total_rows * fraction)
+    return (
+        TIMED_START_US + first * TIMED_STEP_US,
+        TIMED_START_US + last * TIMED_STEP_US,
+    )
 
 
 def batches_nbytes(batches: list[pa.RecordBatch]) -> int:

@@ -11,11 +11,12 @@ import importlib
 import json
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from bcbench import impl
-from bcbench.cases import GROUPS
+from bcbench.cases import ALL_GROUPS
 from bcbench.cases.common import FULL, QUICK, CaseContext
 from bcbench.timing import Plan
 
@@ -25,7 +26,10 @@ def context_from_config(config: dict[str, Any]) -> CaseContext:
     return CaseContext(
         impl=impl.load(),
         plan=Plan(**config["plan"]),
-        sizes=QUICK if config["quick"] else FULL,
+        sizes=replace(
+            QUICK if config["quick"] else FULL,
+            big_bytes=config.get("big_bytes", FULL.big_bytes),
+        ),
         tmp_root=Path(config["tmp_root"]),
         ram_runs=config["ram_runs"],
     )
@@ -37,7 +41,7 @@ def main(group: str, config_json: str, out: str) -> int:
     Parameters
     ----------
     group : str
-        Key of :data:`bcbench.cases.GROUPS`.
+        Key of :data:`bcbench.cases.ALL_GROUPS`.
     config_json : str
         Plan, sizes and paths chosen by the orchestrator.
     out : str
@@ -54,7 +58,7 @@ def main(group: str, config_json: str, out: str) -> int:
     try:
         ctx = context_from_config(config)
         document["impl"] = {"version": ctx.impl.version, "location": ctx.impl.location}
-        module = importlib.import_module(GROUPS[group])
+        module = importlib.import_module(ALL_GROUPS[group])
         document["rows"] = module.run(ctx)
     except Exception as error:
         document["error"] = f"{type(error).__name__}: {error}"

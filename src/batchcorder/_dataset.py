@@ -4,7 +4,8 @@ Needs only pyarrow. A dataset is how pyarrow-based scanners take a source with
 projection and filter pushdown: ``polars.scan_pyarrow_dataset``, DuckDB
 (``con.register`` or a replacement scan) and DataFusion's
 ``SessionContext.register_dataset`` all accept one, where a cache itself is
-only an Arrow stream.
+only an Arrow stream. The dataset skips, by the cache's batch statistics, the
+batches a pushed-down filter excludes (:mod:`batchcorder._cache_dataset`).
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 if TYPE_CHECKING:
-    import pyarrow.dataset as ds
-
+    from batchcorder._cache_dataset import CacheDataset
     from batchcorder._protocol import Replayable
+    from batchcorder._statistics import BatchStatistics
 
-__all__ = ["check_cache", "dataset", "snapshot"]
+__all__ = ["check_cache", "dataset", "snapshot", "statistics_of"]
 
 
 def check_cache(cache: Any, function: str) -> None:
@@ -81,7 +82,32 @@ def snapshot(cache: Replayable) -> list[pa.RecordBatch]:
         return list(reader)
 
 
-def dataset(cache: Replayable) -> ds.InMemoryDataset:
+def statistics_of(cache: Replayable) -> BatchStatistics:
+    """Where the statistics of the batches ``cache`` replays are kept.
+
+    A :class:`~batchcorder.StreamCache` keeps its own, shared by every
+    dataset made of it. A cast view replays other values than the cache
+    holds: its datasets each keep statistics of their own.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> from batchcorder import StreamCache
+    >>> cache = StreamCache(pa.table({"x": [1]}))
+    >>> statistics_of(cache) is cache.statistics
+    True
+    >>> statistics_of(cache.cast(pa.schema([("x", pa.float64())]))) is cache.statistics
+    False
+    """
+    from batchcorder._cache import StreamCache
+    from batchcorder._statistics import BatchStatistics
+
+    if isinstance(cache, StreamCache):
+        return cache.statistics
+    return BatchStatistics()
+
+
+def dataset(cache: Replayable) -> CacheDataset:
     """A ``pyarrow.dataset.Dataset`` over every batch of ``cache``, for scans with pushdown.
 
     Reads the whole cache now through one reader, ingesting the rest of the
@@ -91,6 +117,13 @@ def dataset(cache: Replayable) -> ds.InMemoryDataset:
     ``polars.scan_pyarrow_dataset``, to DuckDB (``con.register(name, data)``
     or a replacement scan) or to DataFusion's ``register_dataset``, which push
     column selection and filters into every scan. Only pyarrow is imported.
+
+    A scan with a filter skips the batches the filter excludes, told from
+    per-batch statistics (bounds and null counts of the filter's columns),
+    which the cache computes the first time a filter reads a column and
+    keeps: the result is the same, the work is less when the filter is
+    selective on a column whose values cluster by batch (a time column, an
+    id). Without a filter every batch is scanned.
 
     The dataset holds the batches it read: free in disk mode, but with a
     bounded hot layer the batches hot at this call stay in RAM as long as the
@@ -105,7 +138,8 @@ def dataset(cache: Replayable) -> ds.InMemoryDataset:
     Returns
     -------
     pyarrow.dataset.InMemoryDataset
-        With the cache's schema, also when the cache holds no batch.
+        With the cache's schema, also when the cache holds no batch; its
+        ``scanner()`` is pyarrow's, over the batches a filter may keep.
 
     Raises
     ------
@@ -125,6 +159,6 @@ def dataset(cache: Replayable) -> ds.InMemoryDataset:
     3
     """
     check_cache(cache, "batchcorder.dataset")
-    import pyarrow.dataset as ds
+    from batchcorder._cache_dataset import CacheDataset
 
-    return ds.InMemoryDataset(snapshot(cache), schema=cache.schema)
+    return CacheDataset(snapshot(cache), cache.schema, statistics_of(cache))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import shutil
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from bcbench import data
-from bcbench.cases.common import CaseContext, case_row, error_row
+from bcbench.cases.common import CaseContext, case_row, error_row, row_or_error
 from bcbench.impl import drain_python, drain_stream
 from bcbench.timing import Bench, measure_pair
 
@@ -86,46 +87,53 @@ def _ingest_case(ctx: CaseContext, batches: list[pa.RecordBatch], root: Path) ->
     )
 
 
+_REPLAY_PATHS = {"stream": "via __arrow_c_stream__", "python": "Python iteration"}
+
+
+def _replay_title(path_key: str) -> str:
+    return f"disk mode replay, 1-byte hot layer, page cache warm, {_REPLAY_PATHS[path_key]}"
+
+
 def _replay_cases(
     ctx: CaseContext, batches: list[pa.RecordBatch], root: Path
 ) -> list[dict[str, Any]]:
     baseline_path = root / "baseline.arrow"
     _write_ipc(batches, baseline_path)
     cache = ctx.impl.disk_cache(batches, root / "replay-cache", hot_bytes=1)
-    rows = []
     n_rows = sum(batch.num_rows for batch in batches)
-    for path_key, path_text, subject in (
-        ("stream", "via __arrow_c_stream__", Bench(lambda: drain_stream(cache))),
-        ("python", "Python iteration", Bench(lambda: drain_python(cache))),
-    ):
-        case_id = f"disk.replay.{path_key}"
-        title = f"disk mode replay, 1-byte hot layer, page cache warm, {path_text}"
-        try:
-            if drain_stream(cache).num_rows != n_rows:
-                raise AssertionError("disk replay lost rows")
-            pair = measure_pair(Bench(lambda: _read_mmap(baseline_path)), subject, ctx.plan)
-        except Exception as error:
-            rows.append(error_row(case_id, title, error))
-            continue
-        rows.append(
-            case_row(
-                case_id=case_id,
-                title=title,
-                baseline_label="ipc.open_file(memory_map(path)).read_all()",
-                subject_label=(
-                    "from_stream(cache).read_all()"
-                    if path_key == "stream"
-                    else "for b in cache.reader()"
-                ),
-                pair=pair,
-                metric="time_ratio",
-                target_op="<=",
-                target_value=3.0,
-                target_text="within 3x of mmap read",
-                n_batches=len(batches),
-                data_bytes=data.batches_nbytes(batches),
-            )
+
+    def replay_row(path_key: str, case_id: str, subject: Bench) -> dict[str, Any]:
+        if drain_stream(cache).num_rows != n_rows:
+            raise AssertionError("disk replay lost rows")
+        return case_row(
+            case_id=case_id,
+            title=_replay_title(path_key),
+            baseline_label="ipc.open_file(memory_map(path)).read_all()",
+            subject_label=(
+                "from_stream(cache).read_all()"
+                if path_key == "stream"
+                else "for b in cache.reader()"
+            ),
+            pair=measure_pair(Bench(lambda: _read_mmap(baseline_path)), subject, ctx.plan),
+            metric="time_ratio",
+            target_op="<=",
+            target_value=3.0,
+            target_text="within 3x of mmap read",
+            n_batches=len(batches),
+            data_bytes=data.batches_nbytes(batches),
         )
+
+    rows = [
+        row_or_error(
+            f"disk.replay.{path_key}",
+            _replay_title(path_key),
+            partial(replay_row, path_key, f"disk.replay.{path_key}", subject),
+        )
+        for path_key, subject in (
+            ("stream", Bench(lambda: drain_stream(cache))),
+            ("python", Bench(lambda: drain_python(cache))),
+        )
+    ]
     cache.close()
     return rows
 
@@ -146,10 +154,8 @@ def run(ctx: CaseContext) -> list[dict[str, Any]]:
     batches = data.make_batches(ctx.sizes.rows, ctx.sizes.big_batch_rows)
     rows: list[dict[str, Any]] = []
     with ctx.scratch_dir("disk-ingest-") as root:
-        try:
-            rows.append(_ingest_case(ctx, batches, root))
-        except Exception as error:
-            rows.append(error_row("disk.ingest", "disk mode ingest", error))
+        ingest = partial(_ingest_case, ctx, batches, root)
+        rows.append(row_or_error("disk.ingest", "disk mode ingest", ingest))
     with ctx.scratch_dir("disk-replay-") as root:
         try:
             rows.extend(_replay_cases(ctx, batches, root))

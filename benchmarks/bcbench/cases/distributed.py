@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +38,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from bcbench import data
-from bcbench.cases.common import QUICK, CaseContext, case_row, error_row
-from bcbench.timing import Bench, measure_pair
+from bcbench.cases.common import QUICK, CaseContext, case_row, error_row, row_or_error
+from bcbench.timing import Bench, Pair, measure_pair
 
 EPOCHS = 2
 """Epochs per timed operation."""
@@ -206,14 +208,72 @@ def run(ctx: CaseContext) -> list[dict[str, Any]]:
     return rows
 
 
+def _paired_with_one_process(
+    ctx: CaseContext,
+    one_process: Callable[[str], int],
+    epochs: Callable[[str], int],
+    work_name: str,
+    who: str,
+) -> Pair:
+    """Time ``epochs`` against one process, once both computed the same result."""
+    expected = one_process(work_name)
+    got = epochs(work_name)
+    if got != expected:
+        raise AssertionError(f"{who} computed {got}, one process {expected}")
+    return measure_pair(
+        Bench(lambda: one_process(work_name)), Bench(lambda: epochs(work_name)), ctx.plan
+    )
+
+
 def _process_rows(
     ctx: CaseContext, view: Any, batch_count: int, size: str, one_process: Any, common: Any
 ) -> list[dict[str, Any]]:
-    rows = []
     path = str(view.path)
     context = multiprocessing.get_context("spawn")
     with context.Pool(2, initializer=_init_worker, initargs=(view,)) as pool:
-        for work_name, case_id, title, target in (
+
+        def pool_epochs(work_name: str) -> int:
+            return _pool_epochs(pool, batch_count, work_name)
+
+        def process_row(
+            work_name: str, case_id: str, title: str, target: tuple[str, float, str]
+        ) -> dict[str, Any]:
+            pair = _paired_with_one_process(ctx, one_process, pool_epochs, work_name, "2 workers")
+            # What this machine allows 2 processes: plain pyarrow, same harness.
+            floor = measure_pair(
+                Bench(lambda: _plain_epochs(None, path, batch_count, work_name)),
+                Bench(lambda: _plain_epochs(pool, path, batch_count, work_name)),
+                ctx.plan,
+            )
+            floor_speedup = floor.baseline_median / floor.subject_median
+            return case_row(
+                case_id=case_id,
+                title=title,
+                baseline_label="one process, cache.reader()",
+                subject_label="2 worker processes",
+                pair=pair,
+                metric="time_ratio" if target[0] == "<=" else "rate_ratio",
+                target_op=target[0],
+                target_value=target[1],
+                target_text=target[2],
+                note=(
+                    f"`{case_id}`: the same 2-process harness over plain pyarrow "
+                    "(ipc.open_file(memory_map(path)) in each worker) runs "
+                    f"{floor_speedup:.2f}x the throughput of one process in the same worker: "
+                    "what the machine gave 2 processes during the run."
+                ),
+                extra={
+                    "floor_op": "plain pyarrow, ipc.open_file(memory_map(path))",
+                    "floor_speedup": floor_speedup,
+                    # The report reads this key for ">=" targets a machine cannot reach.
+                    "floor_throughput_ratio": floor_speedup if target[0] == ">=" else None,
+                    "floor_baseline": floor.baseline,
+                    "floor_subject": floor.subject,
+                },
+                **common,
+            )
+
+        cases = (
             (
                 "read_only",
                 "distributed.processes.read_only",
@@ -228,56 +288,11 @@ def _process_rows(
                 "(spawn, pickled CacheFileView)",
                 (">=", 1.6, ">= 1.6x one process's throughput"),
             ),
-        ):
-            try:
-                expected = one_process(work_name)
-                got = _pool_epochs(pool, batch_count, work_name)
-                if got != expected:
-                    raise AssertionError(f"2 workers computed {got}, one process {expected}")
-                pair = measure_pair(
-                    Bench(lambda w=work_name: one_process(w)),
-                    Bench(lambda w=work_name: _pool_epochs(pool, batch_count, w)),
-                    ctx.plan,
-                )
-                # What this machine allows 2 processes: plain pyarrow, same harness.
-                floor = measure_pair(
-                    Bench(lambda w=work_name: _plain_epochs(None, path, batch_count, w)),
-                    Bench(lambda w=work_name: _plain_epochs(pool, path, batch_count, w)),
-                    ctx.plan,
-                )
-                floor_speedup = floor.baseline_median / floor.subject_median
-            except Exception as error:
-                rows.append(error_row(case_id, title, error))
-                continue
-            rows.append(
-                case_row(
-                    case_id=case_id,
-                    title=title,
-                    baseline_label="one process, cache.reader()",
-                    subject_label="2 worker processes",
-                    pair=pair,
-                    metric="time_ratio" if target[0] == "<=" else "rate_ratio",
-                    target_op=target[0],
-                    target_value=target[1],
-                    target_text=target[2],
-                    note=(
-                        f"`{case_id}`: the same 2-process harness over plain pyarrow "
-                        "(ipc.open_file(memory_map(path)) in each worker) runs "
-                        f"{floor_speedup:.2f}x the throughput of one process in the same worker: "
-                        "what the machine gave 2 processes during the run."
-                    ),
-                    extra={
-                        "floor_op": "plain pyarrow, ipc.open_file(memory_map(path))",
-                        "floor_speedup": floor_speedup,
-                        # The report reads this key for ">=" targets a machine cannot reach.
-                        "floor_throughput_ratio": floor_speedup if target[0] == ">=" else None,
-                        "floor_baseline": floor.baseline,
-                        "floor_subject": floor.subject,
-                    },
-                    **common,
-                )
-            )
-    return rows
+        )
+        return [
+            row_or_error(case_id, title, partial(process_row, work, case_id, title, target))
+            for work, case_id, title, target in cases
+        ]
 
 
 def _ray_rows(
@@ -306,7 +321,6 @@ def _ray_rows(
         from batchcorder.adapters.ray import read
     except ImportError as error:
         return [error_row(case_id, title, error) for _, case_id, title, _ in cases]
-    rows = []
     # Ray's workers import this module (the actor class) from the benchmarks folder.
     os.environ["PYTHONPATH"] = os.pathsep.join(
         [str(BENCH_DIR), *filter(None, [os.environ.get("PYTHONPATH")])]
@@ -331,42 +345,37 @@ def _ray_rows(
             f"each batch into the object store and getting it back alone takes {floor_ratio:.1f}x "
             "the one-process read-only loop in the same worker."
         )
-        for work_name, case_id, title, target in cases:
-            try:
-                expected = one_process(work_name)
-                got = _ray_epochs(consumers, work_name)
-                if got != expected:
-                    raise AssertionError(f"Ray computed {got}, one process {expected}")
-                pair = measure_pair(
-                    Bench(lambda w=work_name: one_process(w)),
-                    Bench(lambda w=work_name: _ray_epochs(consumers, w)),
-                    ctx.plan,
-                )
-            except Exception as error:
-                rows.append(error_row(case_id, title, error))
-                continue
-            rows.append(
-                case_row(
-                    case_id=case_id,
-                    title=title,
-                    baseline_label="one process, cache.reader()",
-                    subject_label="Ray Data, 2 split consumers",
-                    pair=pair,
-                    metric="time_ratio" if target[0] == "<=" else "rate_ratio",
-                    target_op=target[0],
-                    target_value=target[1],
-                    target_text=target[2],
-                    note=note,
-                    extra={
-                        "ray_version": ray.__version__,
-                        "floor_op": "ray.put + ray.get of every batch, per epoch",
-                        "floor_time_ratio": floor_ratio,
-                        "floor_baseline": floor.baseline,
-                        "floor_subject": floor.subject,
-                    },
-                    **common,
-                )
+
+        def ray_epochs(work_name: str) -> int:
+            return _ray_epochs(consumers, work_name)
+
+        def ray_row(
+            work_name: str, case_id: str, title: str, target: tuple[str, float, str]
+        ) -> dict[str, Any]:
+            return case_row(
+                case_id=case_id,
+                title=title,
+                baseline_label="one process, cache.reader()",
+                subject_label="Ray Data, 2 split consumers",
+                pair=_paired_with_one_process(ctx, one_process, ray_epochs, work_name, "Ray"),
+                metric="time_ratio" if target[0] == "<=" else "rate_ratio",
+                target_op=target[0],
+                target_value=target[1],
+                target_text=target[2],
+                note=note,
+                extra={
+                    "ray_version": ray.__version__,
+                    "floor_op": "ray.put + ray.get of every batch, per epoch",
+                    "floor_time_ratio": floor_ratio,
+                    "floor_baseline": floor.baseline,
+                    "floor_subject": floor.subject,
+                },
+                **common,
             )
+
+        return [
+            row_or_error(case_id, title, partial(ray_row, work, case_id, title, target))
+            for work, case_id, title, target in cases
+        ]
     finally:
         ray.shutdown()
-    return rows

@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 
 from bcbench import data
-from bcbench.cases.common import CaseContext, case_row, error_row
+from bcbench.cases.common import CaseContext, case_row, row_or_error
 from bcbench.impl import drain_stream
 from bcbench.timing import Bench, Pair, measure_pair
 
@@ -144,6 +144,12 @@ def run(ctx: CaseContext) -> list[dict[str, Any]]:
     table = pa.Table.from_batches(batches, schema=data.SCHEMA)
     with serve(cache) as server, _pyarrow_server(table) as floor_server:
         floor_location = f"grpc://127.0.0.1:{floor_server.port}"
+
+        def flight_row(count: int, case_id: str, title: str) -> dict[str, Any]:
+            pair = _measure(ctx, cache, server.location, count, total_rows)
+            floor = _fleet_median(floor_location, count, total_rows, ctx.plan.runs)
+            return _flight_row(case_id, title, count, pair, floor, batches)
+
         for count in (1, ctx.sizes.threads):
             case_id = f"flight.clients{count}"
             title = (
@@ -151,50 +157,51 @@ def run(ctx: CaseContext) -> list[dict[str, Any]]:
                 f" each reading the whole cache (memory mode, {total_rows / 1e6:g}M rows, "
                 f"{data_bytes / 1e6:.0f} MB)"
             )
-            try:
-                pair = _measure(ctx, cache, server.location, count, total_rows)
-                floor = _fleet_median(floor_location, count, total_rows, ctx.plan.runs)
-            except Exception as error:
-                rows.append(error_row(case_id, title, error))
-                continue
-            moved = data_bytes * count
-            rate = moved / pair.subject_median
-            local_rate = moved / pair.baseline_median
-            # The target as a ratio to this run's local replay: Flight at exactly
-            # 1 GB/s takes moved / 1e9 seconds.
-            limit = moved / TARGET_BYTES_PER_S / pair.baseline_median
-            rows.append(
-                case_row(
-                    case_id=case_id,
-                    title=title,
-                    baseline_label=f"local replay, {count}x from_stream(cache).read_all()",
-                    subject_label=f"{count} x do_get(ticket).read_all() in other processes",
-                    pair=pair,
-                    metric="time_ratio",
-                    target_op="<=",
-                    target_value=limit,
-                    target_text=f">= 1 GB/s per server (here <= {limit:.0f}x the local replay)",
-                    n_batches=len(batches),
-                    data_bytes=data_bytes,
-                    note=(
-                        f"`{case_id}`: {rate / 1e9:.2f} GB/s through the server "
-                        f"({count} client{'s' if count > 1 else ''}), against "
-                        f"{local_rate / 1e9:.0f} GB/s for a local (zero-copy) replay; "
-                        "pyarrow's own Flight server sending the same table from C++ "
-                        f"(RecordBatchStream), to the same clients right after, gives "
-                        f"{moved / floor / 1e9:.2f} GB/s."
-                    ),
-                    extra={
-                        "clients": count,
-                        "bytes_per_s": rate,
-                        "local_bytes_per_s": local_rate,
-                        "pyarrow_server_s": floor,
-                        "pyarrow_server_bytes_per_s": moved / floor,
-                    },
-                )
-            )
+
+            rows.append(row_or_error(case_id, title, partial(flight_row, count, case_id, title)))
     cache.close()
     return rows
+
+
+def _flight_row(
+    case_id: str, title: str, count: int, pair: Pair, floor: float, batches: list[pa.RecordBatch]
+) -> dict[str, Any]:
+    """The row of ``count`` Flight clients: ``pair`` against local replays, ``floor`` pyarrow's."""
+    data_bytes = data.batches_nbytes(batches)
+    moved = data_bytes * count
+    rate = moved / pair.subject_median
+    local_rate = moved / pair.baseline_median
+    # The target as a ratio to this run's local replay: Flight at exactly
+    # 1 GB/s takes moved / 1e9 seconds.
+    limit = moved / TARGET_BYTES_PER_S / pair.baseline_median
+    return case_row(
+        case_id=case_id,
+        title=title,
+        baseline_label=f"local replay, {count}x from_stream(cache).read_all()",
+        subject_label=f"{count} x do_get(ticket).read_all() in other processes",
+        pair=pair,
+        metric="time_ratio",
+        target_op="<=",
+        target_value=limit,
+        target_text=f">= 1 GB/s per server (here <= {limit:.0f}x the local replay)",
+        n_batches=len(batches),
+        data_bytes=data_bytes,
+        note=(
+            f"`{case_id}`: {rate / 1e9:.2f} GB/s through the server "
+            f"({count} client{'s' if count > 1 else ''}), against "
+            f"{local_rate / 1e9:.0f} GB/s for a local (zero-copy) replay; "
+            "pyarrow's own Flight server sending the same table from C++ "
+            f"(RecordBatchStream), to the same clients right after, gives "
+            f"{moved / floor / 1e9:.2f} GB/s."
+        ),
+        extra={
+            "clients": count,
+            "bytes_per_s": rate,
+            "local_bytes_per_s": local_rate,
+            "pyarrow_server_s": floor,
+            "pyarrow_server_bytes_per_s": moved / floor,
+        },
+    )
 
 
 def _local_replays(cache: Any, times: int) -> None:

@@ -16,6 +16,7 @@ measures the allocator's hysteresis rather than what the cache holds.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bcbench import data
-from bcbench.cases.common import CaseContext, case_row, error_row
+from bcbench.cases.common import CaseContext, case_row, row_or_error
 from bcbench.memwatch import AnonWatcher, rss_anon_bytes
 
 BATCH_ROWS = 65_536
@@ -122,6 +123,39 @@ def _one_run(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _peak_ram_row(
+    ctx: CaseContext, case_id: str, title: str, spec: dict[str, Any], data_bytes: int
+) -> dict[str, Any]:
+    """Run the workload ``spec`` in ``ctx.ram_runs`` child processes; the row of their peaks."""
+    runs: list[dict[str, Any]] = []
+    for _ in range(ctx.ram_runs):
+        ctx.tmp_root.mkdir(parents=True, exist_ok=True)
+        directory = tempfile.mkdtemp(prefix="ram-", dir=ctx.tmp_root)
+        try:
+            runs.append(_one_run({**spec, "dir": directory}))
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+    return case_row(
+        case_id=case_id,
+        title=title,
+        baseline_label="size of the data",
+        subject_label="peak RssAnon - RssAnon before the workload",
+        baseline=[float(data_bytes)] * len(runs),
+        subject=[float(run["peak_extra"]) for run in runs],
+        unit="bytes",
+        metric="fraction",
+        target_op="<",
+        target_value=0.10,
+        target_text="< 10% of the data size",
+        data_bytes=data_bytes,
+        extra={
+            "floor_bytes": [run["floor"] for run in runs],
+            "samples": [run["samples"] for run in runs],
+            "stats": runs[-1]["stats"],
+        },
+    )
+
+
 def run(ctx: CaseContext) -> list[dict[str, Any]]:
     """Measure peak extra anonymous RAM of both bounded-memory modes.
 
@@ -155,43 +189,7 @@ def run(ctx: CaseContext) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     data_bytes = (total // data.ROW_BYTES) * data.ROW_BYTES
     for case_id, title, kind in cases:
-        runs: list[dict[str, Any]] = []
-        try:
-            for _ in range(ctx.ram_runs):
-                ctx.tmp_root.mkdir(parents=True, exist_ok=True)
-                directory = tempfile.mkdtemp(prefix="ram-", dir=ctx.tmp_root)
-                try:
-                    spec = {
-                        "case": kind,
-                        "bytes": total,
-                        "hot_bytes": sizes.ram_hot_bytes,
-                        "dir": directory,
-                    }
-                    runs.append(_one_run(spec))
-                finally:
-                    shutil.rmtree(directory, ignore_errors=True)
-        except Exception as error:
-            rows.append(error_row(case_id, title, error))
-            continue
-        rows.append(
-            case_row(
-                case_id=case_id,
-                title=title,
-                baseline_label="size of the data",
-                subject_label="peak RssAnon - RssAnon before the workload",
-                baseline=[float(data_bytes)] * len(runs),
-                subject=[float(run["peak_extra"]) for run in runs],
-                unit="bytes",
-                metric="fraction",
-                target_op="<",
-                target_value=0.10,
-                target_text="< 10% of the data size",
-                data_bytes=data_bytes,
-                extra={
-                    "floor_bytes": [run["floor"] for run in runs],
-                    "samples": [run["samples"] for run in runs],
-                    "stats": runs[-1]["stats"],
-                },
-            )
-        )
+        spec = {"case": kind, "bytes": total, "hot_bytes": sizes.ram_hot_bytes}
+        row = functools.partial(_peak_ram_row, ctx, case_id, title, spec, data_bytes)
+        rows.append(row_or_error(case_id, title, row))
     return rows

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import pyarrow as pa
 
 from bcbench import data
-from bcbench.cases.common import CaseContext, case_row, error_row
+from bcbench.cases.common import CaseContext, case_row, row_or_error
 from bcbench.impl import drain_python, drain_stream
 from bcbench.timing import Bench, measure_pair
 
@@ -37,6 +38,43 @@ def _data_sets(ctx: CaseContext) -> list[tuple[str, str, int, int]]:
             sizes.small_batch_rows,
         ),
     ]
+
+
+@dataclass(frozen=True)
+class _ReplayCase:
+    """One replay of a memory-mode cache, timed against the same pass over a table."""
+
+    ctx: CaseContext
+    cache: Any
+    batches: list[pa.RecordBatch]
+    total_rows: int
+    check_rows: bool
+
+    def row(
+        self,
+        case_id: str,
+        title: str,
+        base_label: str,
+        subj_label: str,
+        base: Bench,
+        subj: Bench,
+    ) -> dict[str, Any]:
+        if self.check_rows and drain_python(self.cache) != self.total_rows:
+            raise AssertionError("cache replay lost rows")
+        return case_row(
+            case_id=case_id,
+            title=title,
+            baseline_label=base_label,
+            subject_label=subj_label,
+            pair=measure_pair(base, subj, self.ctx.plan),
+            metric="overhead_us",
+            target_op="<",
+            target_value=2.0,
+            target_text="overhead < 2 us/batch; >= 2x faster than 0.1.3",
+            ref_speedup_min=2.0,
+            n_batches=len(self.batches),
+            data_bytes=data.batches_nbytes(self.batches),
+        )
 
 
 def run(ctx: CaseContext) -> list[dict[str, Any]]:
@@ -79,28 +117,8 @@ def run(ctx: CaseContext) -> list[dict[str, Any]]:
         for path_key, path_text, base_label, subj_label, base, subj in paths:
             case_id = f"replay.memory.{size_key}.{path_key}"
             title = f"memory replay, {size_text} ({n_batches:,} batches), {path_text}"
-            try:
-                if path_key == "python" and drain_python(cache) != total_rows:
-                    raise AssertionError("cache replay lost rows")
-                pair = measure_pair(base, subj, ctx.plan)
-            except Exception as error:
-                rows.append(error_row(case_id, title, error))
-                continue
-            rows.append(
-                case_row(
-                    case_id=case_id,
-                    title=title,
-                    baseline_label=base_label,
-                    subject_label=subj_label,
-                    pair=pair,
-                    metric="overhead_us",
-                    target_op="<",
-                    target_value=2.0,
-                    target_text="overhead < 2 us/batch; >= 2x faster than 0.1.3",
-                    ref_speedup_min=2.0,
-                    n_batches=n_batches,
-                    data_bytes=data.batches_nbytes(batches),
-                )
-            )
+            measure = _ReplayCase(ctx, cache, batches, total_rows, path_key == "python")
+            row = partial(measure.row, case_id, title, base_label, subj_label, base, subj)
+            rows.append(row_or_error(case_id, title, row))
         cache.close()
     return rows

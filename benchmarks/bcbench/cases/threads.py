@@ -7,12 +7,13 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 
 from bcbench import data
-from bcbench.cases.common import CaseContext, case_row, error_row
+from bcbench.cases.common import CaseContext, case_row, row_or_error
 from bcbench.impl import drain_python, drain_stream
 from bcbench.timing import Bench, measure_pair
 
@@ -52,6 +53,73 @@ def _in_threads(count: int, replays: int, replay: Callable[[], object]) -> Calla
             raise errors[0]
 
     return op
+
+
+@dataclass(frozen=True)
+class _ThreadsCase:
+    """``threads`` readers of one cache against one, and plain pyarrow's floor of the same."""
+
+    ctx: CaseContext
+    batches: list[pa.RecordBatch]
+    case_id: str
+    title: str
+    floor_text: str
+
+    def row(
+        self,
+        make_cache: Callable[[], Any],
+        drain: Callable[[Any], object],
+        floor_op: Callable[[], object],
+    ) -> dict[str, Any]:
+        ctx, count = self.ctx, self.ctx.sizes.threads
+        cache = make_cache()
+        replay = functools.partial(drain, cache)
+        replays = _replays_for(replay, ctx.plan.min_run_s)
+        pair = measure_pair(
+            Bench(_in_threads(1, replays, replay)),
+            Bench(_in_threads(count, replays, replay)),
+            ctx.plan,
+        )
+        cache.close()
+        floor_ratio: float | None = None
+        floor = None
+        note = None
+        if not ctx.impl.is_reference:
+            # A property of pyarrow and the machine: measured once, by our worker.
+            floor_replays = _replays_for(floor_op, ctx.plan.min_run_s)
+            floor = measure_pair(
+                Bench(_in_threads(1, floor_replays, floor_op)),
+                Bench(_in_threads(count, floor_replays, floor_op)),
+                ctx.plan,
+            )
+            floor_ratio = count * floor.baseline_median / floor.subject_median
+            note = (
+                f"`{self.case_id}`: the same {count}-thread harness over plain pyarrow "
+                f"({self.floor_text}) reaches {floor_ratio:.2f}x of one thread in the same "
+                "worker: what the GIL and the cores allow this access pattern."
+            )
+        return case_row(
+            case_id=self.case_id,
+            title=self.title,
+            baseline_label=f"1 thread, {replays} replays",
+            subject_label=f"{count} threads, {replays} replays each",
+            pair=pair,
+            metric="throughput_ratio",
+            target_op=">=",
+            target_value=1.0,
+            target_text="total throughput >= 1 thread",
+            threads=count,
+            n_batches=len(self.batches),
+            data_bytes=data.batches_nbytes(self.batches),
+            note=note,
+            baseline_shared=False,
+            extra={
+                "floor_op": self.floor_text,
+                "floor_throughput_ratio": floor_ratio,
+                "floor_baseline": floor.baseline if floor else None,
+                "floor_subject": floor.subject if floor else None,
+            },
+        )
 
 
 def run(ctx: CaseContext) -> list[dict[str, Any]]:
@@ -97,59 +165,10 @@ def run(ctx: CaseContext) -> list[dict[str, Any]]:
         for key, text, make_cache, drain, floor_op, floor_text in variants:
             case_id = f"threads.{key}"
             title = f"{count} threads each replaying the whole cache, {text}"
-            try:
-                cache = make_cache()
-                replay = functools.partial(drain, cache)
-                replays = _replays_for(replay, ctx.plan.min_run_s)
-                pair = measure_pair(
-                    Bench(_in_threads(1, replays, replay)),
-                    Bench(_in_threads(count, replays, replay)),
-                    ctx.plan,
-                )
-                cache.close()
-                floor_ratio: float | None = None
-                floor = None
-                if not ctx.impl.is_reference:
-                    # A property of pyarrow and the machine: measured once, by our worker.
-                    floor_replays = _replays_for(floor_op, ctx.plan.min_run_s)
-                    floor = measure_pair(
-                        Bench(_in_threads(1, floor_replays, floor_op)),
-                        Bench(_in_threads(count, floor_replays, floor_op)),
-                        ctx.plan,
-                    )
-                    floor_ratio = count * floor.baseline_median / floor.subject_median
-            except Exception as error:
-                rows.append(error_row(case_id, title, error))
-                continue
-            note = None
-            if floor is not None:
-                note = (
-                    f"`{case_id}`: the same {count}-thread harness over plain pyarrow "
-                    f"({floor_text}) reaches {floor_ratio:.2f}x of one thread in the same "
-                    "worker: what the GIL and the cores allow this access pattern."
-                )
+            variant = _ThreadsCase(ctx, batches, case_id, title, floor_text)
             rows.append(
-                case_row(
-                    case_id=case_id,
-                    title=title,
-                    baseline_label=f"1 thread, {replays} replays",
-                    subject_label=f"{count} threads, {replays} replays each",
-                    pair=pair,
-                    metric="throughput_ratio",
-                    target_op=">=",
-                    target_value=1.0,
-                    target_text="total throughput >= 1 thread",
-                    threads=count,
-                    n_batches=len(batches),
-                    data_bytes=data.batches_nbytes(batches),
-                    note=note,
-                    baseline_shared=False,
-                    extra={
-                        "floor_op": floor_text,
-                        "floor_throughput_ratio": floor_ratio,
-                        "floor_baseline": floor.baseline if floor else None,
-                        "floor_subject": floor.subject if floor else None,
-                    },
+                row_or_error(
+                    case_id, title, functools.partial(variant.row, make_cache, drain, floor_op)
                 )
             )
     return rows

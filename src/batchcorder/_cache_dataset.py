@@ -1,0 +1,449 @@
+"""The pyarrow datasets :func:`batchcorder.dataset` and the DuckDB adapter hand to engines.
+
+Imported only when a dataset is made: ``pyarrow.dataset`` takes a while to
+import, and ``import batchcorder`` must not pay for it.
+
+:class:`CacheDataset` is an ``InMemoryDataset`` over a cache's own batches
+whose scans skip, by batch statistics (:mod:`batchcorder._statistics`), the
+batches a filter excludes: a scanner with a filter reads only the batches
+that may hold a row the filter keeps, and is otherwise pyarrow's own.
+
+:class:`ReaderScanDataset` adds what DuckDB's scan of a dataset can use: DuckDB
+calls ``scanner(columns=..., filter=...)`` and reads only its
+``to_reader()``, so the scan it gets streams the cache's batches as a plain
+``RecordBatchReader`` (as a ``pa.Table`` would), takes the batches a filter
+keeps whole without filtering them, and filters the rest with pyarrow's
+compute functions (:class:`batchcorder._pruning.RowFilter`, or pyarrow's
+scanner for functions it does not evaluate). Any other use of the scan is a
+pyarrow ``Scanner``'s.
+
+:class:`ReaderFragmentsDataset` is the same for DataFusion, which reads a
+dataset as ``get_fragments()``, one partition of its plan each: the parts are
+runs of consecutive batches streamed the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+
+from batchcorder._pruning import Node, RowFilter, Selection, decode, select_batches
+from batchcorder._statistics import BatchStatistics
+
+__all__ = ["CacheDataset", "ReaderFragmentsDataset", "ReaderScanDataset"]
+
+#: Filters whose batch selection a dataset remembers (the most recent ones).
+_REMEMBERED_FILTERS = 64
+#: What a lookup of a filter not remembered returns (None is a remembered answer).
+_UNKNOWN = object()
+
+
+class CacheDataset(ds.InMemoryDataset):
+    """An ``InMemoryDataset`` over a cache's batches that skips the batches a filter excludes.
+
+    Parameters
+    ----------
+    batches : sequence of pyarrow.RecordBatch
+        The cache's batches from batch 0, in order (not copied).
+    schema : pyarrow.Schema
+        Their schema.
+    statistics : BatchStatistics
+        Where the batches' statistics are kept (the cache's own, so every
+        dataset of a cache shares them).
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> import pyarrow.dataset as ds
+    >>> batches = pa.table({"x": range(6)}).to_batches(max_chunksize=2)
+    >>> data = CacheDataset(batches, batches[0].schema, BatchStatistics())
+    >>> data.to_table(filter=ds.field("x") >= 4).column("x").to_pylist()
+    [4, 5]
+    >>> data.selection(ds.field("x") >= 4).keep.tolist()  # batches 0 and 1 are skipped
+    [False, False, True]
+    """
+
+    def __init__(
+        self,
+        batches: Sequence[pa.RecordBatch],
+        schema: pa.Schema,
+        statistics: BatchStatistics,
+    ) -> None:
+        super().__init__(list(batches), schema=schema)
+        self._batches = list(batches)
+        self._statistics = statistics
+        # Serialised filter -> its selection. Batches never change, so a
+        # selection holds for the dataset's lifetime.
+        self._selections: dict[bytes, Selection | None] = {}
+
+    def selection(self, filter: pc.Expression) -> Selection | None:
+        """Which batches ``filter`` may keep and which it keeps whole; None if it cannot be told.
+
+        Parameters
+        ----------
+        filter : pyarrow.compute.Expression
+            A filter as engines push it into a dataset.
+
+        Returns
+        -------
+        Selection or None
+        """
+        key = _filter_key(filter)
+        if key is None:
+            return None
+        remembered = self._selections.get(key, _UNKNOWN)
+        if remembered is not _UNKNOWN:
+            return remembered  # type: ignore[return-value]
+        node: Node | None = decode(filter)
+        selection = None
+        if node is not None:
+            selection = select_batches(node, self._batches, self._statistics)
+        if len(self._selections) >= _REMEMBERED_FILTERS:
+            self._selections.clear()
+        self._selections[key] = selection
+        return selection
+
+    def scanner(
+        self,
+        columns: Any = None,
+        filter: pc.Expression | None = None,
+        **options: Any,
+    ) -> ds.Scanner:
+        """A pyarrow ``Scanner``, over only the batches ``filter`` may keep.
+
+        Takes the arguments of ``pyarrow.dataset.Dataset.scanner``.
+        """
+        kept = self._kept_batches(filter)
+        if kept is None:
+            return super().scanner(columns=columns, filter=filter, **options)
+        subset = ds.InMemoryDataset(kept, schema=self.schema)
+        return subset.scanner(columns=columns, filter=filter, **options)
+
+    def get_fragments(self, filter: pc.Expression | None = None) -> Iterator[ds.Fragment]:
+        """The fragments of the batches ``filter`` may keep (DataFusion scans a dataset so).
+
+        Takes the arguments of ``pyarrow.dataset.Dataset.get_fragments``.
+        """
+        kept = self._kept_batches(filter)
+        if kept is None:
+            return super().get_fragments(filter)
+        if not kept:
+            # Keep one batch with rows (the filter drops them): a dataset with
+            # rows has fragments, and DataFusion cannot plan some scans of none.
+            kept = [batch for batch in self._batches if batch.num_rows][:1]
+        return ds.InMemoryDataset(kept, schema=self.schema).get_fragments(filter)
+
+    def _kept_batches(self, filter: pc.Expression | None) -> list[pa.RecordBatch] | None:
+        """The batches ``filter`` may keep; None to scan them all.
+
+        A dataset pyarrow derives from this one (``Dataset.filter``) is of this
+        class but was never initialised: it has no batches of its own here.
+        """
+        if filter is None or "_batches" not in self.__dict__:
+            return None
+        selection = self.selection(filter)
+        if selection is None or selection.keep.all():
+            return None
+        return [batch for batch, keep in zip(self._batches, selection.keep, strict=True) if keep]
+
+
+class ReaderScanDataset(CacheDataset):
+    """A :class:`CacheDataset` whose ``scanner()`` streams batches as a plain reader.
+
+    What DuckDB's scan of a dataset calls: ``scanner(columns=..., filter=...)``,
+    then ``to_reader()``. Without a filter the reader streams the cache's
+    batches, projected, with no per-batch scan task; with one, it skips the
+    batches the filter excludes, passes those it keeps whole as they are, and
+    filters the others with pyarrow's compute functions. The scan's other
+    methods are a pyarrow ``Scanner``'s.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> import pyarrow.dataset as ds
+    >>> batches = pa.table({"x": range(6), "y": list("abcdef")}).to_batches(max_chunksize=2)
+    >>> data = ReaderScanDataset(batches, batches[0].schema, BatchStatistics())
+    >>> scan = data.scanner(columns=["y"], filter=ds.field("x") >= 3)
+    >>> scan.to_reader().read_all().column("y").to_pylist()
+    ['d', 'e', 'f']
+    >>> scan.count_rows()
+    3
+    """
+
+    def __init__(
+        self,
+        batches: Sequence[pa.RecordBatch],
+        schema: pa.Schema,
+        statistics: BatchStatistics,
+    ) -> None:
+        super().__init__(batches, schema, statistics)
+        self._table = _table(self._batches, schema)
+        # (serialised filter, columns) -> the projected schema, and how to
+        # evaluate the filter on a batch (None: pyarrow's scanner).
+        self._prepared_scans: dict[
+            tuple[bytes, tuple[str, ...] | None], tuple[pa.Schema, RowFilter | None]
+        ] = {}
+
+    def scanner(
+        self,
+        columns: Any = None,
+        filter: pc.Expression | None = None,
+        **options: Any,
+    ) -> Any:
+        """A scan whose ``to_reader()`` streams the batches (see the class); a ``Scanner`` otherwise."""
+        if "_table" not in self.__dict__ or options:
+            return super().scanner(columns=columns, filter=filter, **options)
+        if columns is not None and not (
+            isinstance(columns, list) and all(isinstance(name, str) for name in columns)
+        ):
+            return super().scanner(columns=columns, filter=filter)
+        return _ReaderScan(self, columns, filter)
+
+    def reader(
+        self,
+        columns: list[str] | None,
+        filter: pc.Expression | None,
+        part: tuple[int, int] = (0, 1),
+    ) -> pa.RecordBatchReader:
+        """The rows ``filter`` keeps, of ``columns``, as a reader.
+
+        Parameters
+        ----------
+        columns : list of str, optional
+            The columns, in order; all of them when None.
+        filter : pyarrow.compute.Expression, optional
+            The rows to keep; all of them when None.
+        part : tuple of int, default (0, 1)
+            ``(k, n)``: read only the ``k``-th of ``n`` runs of consecutive
+            batches, for ``n`` scans sharing the work.
+
+        Returns
+        -------
+        pyarrow.RecordBatchReader
+        """
+        first, end = self._bounds(part)
+        if filter is None:
+            if first == 0 and end == len(self._batches):
+                table = self._table
+            else:
+                table = _table(self._batches[first:end], self.schema)
+            if columns == []:
+                # Only the row count is asked for (count(*)): one batch without columns.
+                return pa.RecordBatchReader.from_batches(
+                    pa.schema([]), [_no_columns(table.num_rows)]
+                )
+            return (table if columns is None else table.select(columns)).to_reader()
+        key = _filter_key(filter)
+        selection = self.selection(filter) if key is not None else None
+        if key is None or selection is None:
+            batches = self._batches[first:end]
+            subset = ds.InMemoryDataset(batches, schema=self.schema)
+            return subset.scanner(columns=columns, filter=filter).to_reader()
+        schema, rows = self._prepared(key, columns, filter)
+        return pa.RecordBatchReader.from_batches(
+            schema, self._selected(columns, filter, selection, rows, first, end)
+        )
+
+    def _bounds(self, part: tuple[int, int]) -> tuple[int, int]:
+        """The batch indices ``[first, end)`` of part ``k`` of ``n``."""
+        index, count = part
+        total = len(self._batches)
+        return total * index // count, total * (index + 1) // count
+
+    def _prepared(
+        self, key: bytes, columns: list[str] | None, filter: pc.Expression
+    ) -> tuple[pa.Schema, RowFilter | None]:
+        """The projected schema of a filtered scan, and ``filter`` as a :class:`RowFilter`.
+
+        The RowFilter is None when pyarrow's scanner must evaluate the filter.
+        The schema comes from pyarrow's scanner, which checks the columns and
+        the filter against the dataset's schema and raises its own errors.
+        """
+        prepared_key = (key, None if columns is None else tuple(columns))
+        remembered = self._prepared_scans.get(prepared_key, _UNKNOWN)
+        if remembered is not _UNKNOWN:
+            return remembered  # type: ignore[return-value]
+        empty = ds.InMemoryDataset([], schema=self.schema)
+        schema = empty.scanner(columns=columns, filter=filter).projected_schema
+        node = decode(filter)
+        rows = RowFilter(node) if node is not None else None
+        if rows is not None and not rows.supported:
+            rows = None
+        if len(self._prepared_scans) >= _REMEMBERED_FILTERS:
+            self._prepared_scans.clear()
+        self._prepared_scans[prepared_key] = (schema, rows)
+        return schema, rows
+
+    def _selected(
+        self,
+        columns: list[str] | None,
+        filter: pc.Expression,
+        selection: Selection,
+        rows: RowFilter | None,
+        first: int,
+        end: int,
+    ) -> Iterator[pa.RecordBatch]:
+        """The kept batches of ``[first, end)`` in order: whole ones projected, the others filtered.
+
+        A filter :class:`RowFilter` cannot evaluate goes to pyarrow's scanner,
+        over each run of consecutive batches that need it.
+        """
+        run: list[pa.RecordBatch] = []
+        for index in first + np.flatnonzero(selection.keep[first:end]):
+            batch = self._batches[index]
+            if not selection.whole[index] and rows is None:
+                run.append(batch)
+                continue
+            if run:
+                yield from self._scanned(run, columns, filter)
+                run = []
+            projected = batch if columns is None else batch.select(columns)
+            if not selection.whole[index]:
+                projected = rows.apply(batch, projected)
+            if projected.num_rows:
+                yield projected
+        if run:
+            yield from self._scanned(run, columns, filter)
+
+    def _scanned(
+        self, batches: list[pa.RecordBatch], columns: list[str] | None, filter: pc.Expression
+    ) -> Iterator[pa.RecordBatch]:
+        subset = ds.InMemoryDataset(batches, schema=self.schema)
+        yield from subset.scanner(columns=columns, filter=filter).to_reader()
+
+
+def _filter_key(filter: pc.Expression) -> bytes | None:
+    """The filter as pyarrow serialises it: equal filters, equal keys; None if it cannot be."""
+    try:
+        _, (serialised,) = filter.__reduce__()
+        return bytes(serialised.to_pybytes())
+    except (pa.ArrowException, TypeError, ValueError):
+        return None
+
+
+def _table(batches: Sequence[pa.RecordBatch], schema: pa.Schema) -> pa.Table:
+    """The batches holding rows, as one table (no copy).
+
+    An empty batch adds nothing to a scan, and may be an empty slice at a
+    non-zero offset, which some engines' string functions do not expect.
+    """
+    return pa.Table.from_batches([batch for batch in batches if batch.num_rows], schema=schema)
+
+
+def _no_columns(rows: int) -> pa.RecordBatch:
+    """A batch of ``rows`` rows and no column (no buffer is allocated)."""
+    return pa.RecordBatch.from_arrays([pa.nulls(rows)], names=["_"]).select([])
+
+
+class _ReaderScan:
+    """One scan of a :class:`ReaderScanDataset`: ``to_reader()`` streams, the rest is a ``Scanner``'s."""
+
+    def __init__(
+        self, data: ReaderScanDataset, columns: list[str] | None, filter: pc.Expression | None
+    ) -> None:
+        self._data = data
+        self._columns = columns
+        self._filter = filter
+
+    def to_reader(self) -> pa.RecordBatchReader:
+        """The scan's rows as a reader over the cache's batches."""
+        return self._data.reader(self._columns, self._filter)
+
+    @property
+    def projected_schema(self) -> pa.Schema:
+        """The schema of the scan's batches, as pyarrow's scanner gives it."""
+        empty = ds.InMemoryDataset([], schema=self._data.schema)
+        return empty.scanner(columns=self._columns, filter=self._filter).projected_schema
+
+    def __getattr__(self, name: str) -> Any:
+        scanner = CacheDataset.scanner(self._data, columns=self._columns, filter=self._filter)
+        return getattr(scanner, name)
+
+
+class ReaderFragmentsDataset(ReaderScanDataset):
+    """A :class:`ReaderScanDataset` split into a few parts, as DataFusion's scan of a dataset reads it.
+
+    DataFusion (``SessionContext.register_dataset``) asks the dataset for
+    ``scanner(columns=..., filter=...).projected_schema``, then for
+    ``get_fragments(filter)``, one partition of its plan each, and reads
+    every fragment's ``scanner(schema, columns=..., filter=...,
+    batch_size=...).to_batches()``. Here the "fragments" are ``parts`` runs of
+    consecutive batches, each streaming through :meth:`reader`: the batches a
+    filter excludes are skipped, those it keeps whole pass as they are,
+    nothing is copied for an unfiltered scan, and ``count(*)`` (no column)
+    reads one row count per part.
+
+    Parameters
+    ----------
+    batches, schema, statistics
+        As :class:`CacheDataset`.
+    parts : int
+        Fragments, hence partitions of DataFusion's plan.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> import pyarrow.dataset as ds
+    >>> batches = pa.table({"x": range(6)}).to_batches(max_chunksize=2)
+    >>> data = ReaderFragmentsDataset(batches, batches[0].schema, BatchStatistics(), parts=2)
+    >>> fragments = data.get_fragments(ds.field("x") >= 3)
+    >>> [
+    ...     batch.num_rows
+    ...     for fragment in fragments
+    ...     for batch in fragment.scanner(data.schema, columns=[], filter=ds.field("x") >= 3).to_batches()
+    ... ]
+    [1, 2]
+    """
+
+    def __init__(
+        self,
+        batches: Sequence[pa.RecordBatch],
+        schema: pa.Schema,
+        statistics: BatchStatistics,
+        parts: int,
+    ) -> None:
+        super().__init__(batches, schema, statistics)
+        self._parts = max(1, parts)
+
+    def get_fragments(self, filter: pc.Expression | None = None) -> list[_Part]:  # type: ignore[override]
+        """One part per partition; none without rows, as pyarrow's own dataset has none then.
+
+        The filter is applied when each part is scanned.
+        """
+        parts = min(self._parts, sum(1 for batch in self._batches if batch.num_rows))
+        return [_Part(self, (index, parts)) for index in range(parts)]
+
+
+class _Part:
+    """A run of consecutive batches of a :class:`ReaderFragmentsDataset`, read as a fragment."""
+
+    def __init__(self, data: ReaderFragmentsDataset, part: tuple[int, int]) -> None:
+        self._data = data
+        self._part = part
+
+    def scanner(
+        self,
+        schema: pa.Schema | None = None,
+        columns: list[str] | None = None,
+        filter: pc.Expression | None = None,
+        **options: Any,
+    ) -> _PartScan:
+        """The part's rows ``filter`` keeps, of ``columns``."""
+        return _PartScan(self._data.reader(columns, filter, self._part))
+
+
+class _PartScan:
+    """The scan of one part: ``to_batches()`` and ``projected_schema``, as a ``Scanner`` has."""
+
+    def __init__(self, reader: pa.RecordBatchReader) -> None:
+        self._reader = reader
+        self.projected_schema = reader.schema
+
+    def to_batches(self) -> Iterator[pa.RecordBatch]:
+        """The batches of the part, in order."""
+        return iter(self._reader)
