@@ -136,9 +136,7 @@ class SchemaMismatchError(ValueError):
     """
 
     def __init__(self, position: int, problem: str) -> None:
-        super().__init__(
-            f"upstream batch {position} does not match the declared schema: {problem}"
-        )
+        super().__init__(f"upstream batch {position} does not match the declared schema: {problem}")
         self.position = position
 
 
