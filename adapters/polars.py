@@ -58,6 +58,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from batchcorder._engines import require_engine
+from batchcorder._types import logical_nbytes
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -231,7 +232,7 @@ def _groups(
             continue
         if not rows_per_group and batch.num_rows:
             narrowed = batch.select(columns)
-            row_bytes = narrowed.nbytes / batch.num_rows if columns else 0
+            row_bytes = logical_nbytes(narrowed) / batch.num_rows if columns else 0
             limit = _ZERO_COPY_GROUP_BYTES if _zero_copy(narrowed.schema) else _COPIED_GROUP_BYTES
             rows_per_group = max(1, int(limit / max(row_bytes, 1)))
         if group is not None and group.rows >= rows_per_group:

@@ -16,6 +16,7 @@ import pyarrow as pa
 from batchcorder._bounds import StreamBounds
 from batchcorder._conform import conform_batch
 from batchcorder._storage import BatchStore
+from batchcorder._types import logical_nbytes
 from batchcorder.errors import CacheClosedError, IngestionInterruptedError
 
 __all__ = ["Ingestion", "IngestionCounts"]
@@ -117,7 +118,7 @@ class Ingestion:
             counted = self._bytes_counted
         if counted < frontier:
             get = self._store.get
-            nbytes += sum(get(index).nbytes for index in range(counted, frontier))
+            nbytes += sum(logical_nbytes(get(index)) for index in range(counted, frontier))
             with self._lock:
                 if self._bytes_counted == counted:
                     self._bytes, self._bytes_counted = nbytes, frontier
@@ -178,6 +179,7 @@ class Ingestion:
         position = 0
         upstream = None
         batch: pa.RecordBatch | None = None
+        batch_bytes = 0
         failure: BaseException | None = None
         try:
             with self._lock:
@@ -192,6 +194,10 @@ class Ingestion:
                 position = self.bounds.frontier
                 upstream = self._upstream
             batch = self._pull(upstream, position)
+            # Measured here: the publication below must run no Python call.
+            batch_bytes = (
+                logical_nbytes(batch) if batch is not None and self._count_bytes_at_pull else 0
+            )
         except BaseException as error:
             failure = error
             raise
@@ -212,7 +218,7 @@ class Ingestion:
                     else:
                         self._rows += batch.num_rows
                         if self._count_bytes_at_pull:
-                            self._bytes += batch.nbytes
+                            self._bytes += batch_bytes
                             self._bytes_counted = position + 1
                         self.bounds.frontier = position + 1
                     self._pulling = False

@@ -6,7 +6,7 @@ from functools import lru_cache
 
 import pyarrow as pa
 
-__all__ = ["holds_dictionary"]
+__all__ = ["holds_dictionary", "logical_nbytes"]
 
 
 def holds_dictionary(data_type: pa.DataType) -> bool:
@@ -37,3 +37,20 @@ def _holds_dictionary(data_type: pa.DataType) -> bool:
     if pa.types.is_dictionary(data_type):
         return True
     return any(holds_dictionary(data_type.field(i).type) for i in range(data_type.num_fields))
+
+
+def logical_nbytes(batch: pa.RecordBatch) -> int:
+    """``batch.nbytes``, or its buffers' total size where pyarrow cannot slice the type.
+
+    pyarrow 18 computes no ``nbytes`` for ``string_view`` columns.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> logical_nbytes(pa.record_batch({"x": pa.array([1, 2], pa.int64())}))
+    16
+    """
+    try:
+        return batch.nbytes
+    except pa.ArrowTypeError:
+        return batch.get_total_buffer_size()

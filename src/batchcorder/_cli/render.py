@@ -276,7 +276,10 @@ def _python_values(array: pa.Array) -> list[Any]:
     """``array``'s Python values after :func:`json_ready`, maps as dicts where keys allow."""
     ready = json_ready(array)
     try:
-        return ready.to_pylist(maps_as_pydicts="strict")
+        try:
+            return ready.to_pylist(maps_as_pydicts="strict")
+        except TypeError:  # pyarrow < 19: maps are lists of (key, value) pairs
+            return ready.to_pylist()
     except KeyError:  # a map with a key twice: keep its (key, value) pairs
         return ready.to_pylist()
 
