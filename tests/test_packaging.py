@@ -171,7 +171,13 @@ def test_installed_metadata_has_the_license_and_urls() -> None:
 
 @pytest.mark.skipif(EXPECTED_INSTALL != "wheel", reason="only for a wheel install")
 def test_the_wheel_ships_the_license_and_the_typing_marker() -> None:
-    distribution = importlib.metadata.distribution("batchcorder")
+    # The installed wheel's record, not an egg-info an editable install left
+    # in the working directory (which is on sys.path under ``python -m pytest``).
+    (distribution,) = [
+        found
+        for found in importlib.metadata.distributions(name="batchcorder")
+        if any(str(path).endswith(".dist-info/RECORD") for path in found.files or [])
+    ]
     files = {str(path): path for path in distribution.files or []}
     (license_file,) = [name for name in files if name.endswith(".dist-info/licenses/LICENSE")]
     installed = Path(distribution.locate_file(files[license_file]))
