@@ -107,7 +107,7 @@ def test_csv_writes_nested_values_as_json_text():
     table = pa.table(
         {
             "l": [[1, 2], None, []],
-            "s": [{"k": 1.5, "d": datetime.date(2024, 1, 2)}, {"k": None, "d": None}, None],
+            "s": [{"d": datetime.date(2024, 1, 2), "k": 1.5}, {"d": None, "k": None}, None],
             "m": pa.array([[("a", 1)], [], None], pa.map_(pa.string(), pa.int64())),
             "b": [b"\x00\xff", None, b""],
         }
@@ -117,8 +117,8 @@ def test_csv_writes_nested_values_as_json_text():
     rows = list(csv.reader(io.StringIO(out.getvalue().decode())))
     assert rows == [
         ["l", "s", "m", "b"],
-        ["[1, 2]", '{"k": 1.5, "d": "2024-01-02"}', '{"a": 1}', "0x00ff"],
-        ["", '{"k": null, "d": null}', "{}", ""],
+        ["[1, 2]", '{"d": "2024-01-02", "k": 1.5}', '{"a": 1}', "0x00ff"],
+        ["", '{"d": null, "k": null}', "{}", ""],
         ["[]", "", "", "0x"],
     ]
 

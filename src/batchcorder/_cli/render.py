@@ -264,8 +264,8 @@ def json_ready(array: pa.Array | pa.ChunkedArray) -> pa.Array:
     >>> ts = pa.array([datetime.datetime(2024, 1, 2, 3, 4, 5)], pa.timestamp("s", "UTC"))
     >>> json_ready(ts).to_pylist()
     ['2024-01-02T03:04:05Z']
-    >>> json_ready(pa.array([{"f": float("nan"), "b": b"hi"}])).to_pylist()
-    [{'f': None, 'b': 'aGk='}]
+    >>> json_ready(pa.array([{"b": b"hi", "f": float("nan")}])).to_pylist()
+    [{'b': 'aGk=', 'f': None}]
     """
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
@@ -278,10 +278,34 @@ def _python_values(array: pa.Array) -> list[Any]:
     try:
         try:
             return ready.to_pylist(maps_as_pydicts="strict")
-        except TypeError:  # pyarrow < 19: maps are lists of (key, value) pairs
-            return ready.to_pylist()
+        except TypeError:  # pyarrow < 19 gives maps as lists of (key, value) pairs
+            return [_maps_as_dicts(value, ready.type) for value in ready.to_pylist()]
     except KeyError:  # a map with a key twice: keep its (key, value) pairs
         return ready.to_pylist()
+
+
+def _maps_as_dicts(value: Any, data_type: pa.DataType) -> Any:
+    """``value`` of ``data_type`` with its maps as dicts (raises KeyError on a repeated key)."""
+    if value is None:
+        return None
+    if pa.types.is_map(data_type):
+        pairs = [
+            (_maps_as_dicts(key, data_type.key_type), _maps_as_dicts(item, data_type.item_type))
+            for key, item in value
+        ]
+        as_dict = dict(pairs)
+        if len(as_dict) != len(pairs):
+            raise KeyError("a map holds a key twice")
+        return as_dict
+    if pa.types.is_struct(data_type):
+        return {field.name: _maps_as_dicts(value[field.name], field.type) for field in data_type}
+    if (
+        pa.types.is_list(data_type)
+        or pa.types.is_large_list(data_type)
+        or pa.types.is_fixed_size_list(data_type)
+    ):
+        return [_maps_as_dicts(item, data_type.value_type) for item in value]
+    return value
 
 
 def _decimal(value: decimal.Decimal) -> int | float | str:
@@ -310,8 +334,8 @@ def json_text(array: pa.Array) -> list[str | None]:
 
     Examples
     --------
-    >>> json_text(pa.array([{"n": 1, "l": [1.5, None]}, None]))
-    ['{"n": 1, "l": [1.5, null]}', None]
+    >>> json_text(pa.array([{"l": [1.5, None], "n": 1}, None]))
+    ['{"l": [1.5, null], "n": 1}', None]
     >>> json_text(pa.array([[("k", 1)]], pa.map_(pa.string(), pa.int64())))
     ['{"k": 1}']
     """
