@@ -109,31 +109,16 @@ def dataset(cache: Replayable) -> ReaderFragmentsDataset | CacheDataset:
     >>> ctx.sql("SELECT count(*) AS n FROM t WHERE k >= 95").to_pydict()
     {'n': [5]}
     """
-    from batchcorder._cache_dataset import CacheDataset, ReaderFragmentsDataset
+    from batchcorder._cache_dataset import CacheDataset, ReaderFragmentsDataset, arrow_can_filter
     from batchcorder._dataset import check_cache, snapshot, statistics_of
 
     check_cache(cache, "batchcorder.adapters.datafusion.dataset")
     batches, schema, statistics = snapshot(cache), cache.schema, statistics_of(cache)
-    if not _arrow_can_filter(schema):
+    if not arrow_can_filter(schema):
         # The filters DataFusion pushes down could not be applied here: the
         # dataset is pyarrow's own (batchcorder.dataset).
         return CacheDataset(batches, schema, statistics)
     return ReaderFragmentsDataset(batches, schema, statistics, _cores())
-
-
-def _arrow_can_filter(schema: pa.Schema) -> bool:
-    """Whether pyarrow can filter every column of ``schema``.
-
-    pyarrow (26) has no filter kernel for some types (string and binary
-    views, run-end encoded arrays, at any depth).
-    """
-    empty = schema.empty_table()
-    try:
-        empty.filter(pa.array([], pa.bool_()))
-        empty.take(pa.array([], pa.int32()))
-    except pa.ArrowNotImplementedError:
-        return False
-    return True
 
 
 def _cores() -> int:

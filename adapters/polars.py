@@ -198,6 +198,8 @@ _ZERO_COPY_GROUP_BYTES = 32 << 20
 _COPIED_GROUP_BYTES = 16 << 20
 #: Predicates whose batch selection a scan remembers (the most recent ones).
 _REMEMBERED_PREDICATES = 64
+#: What looking up a predicate not remembered gives (None is a remembered answer).
+_UNKNOWN = object()
 
 
 class _Group:
@@ -269,8 +271,9 @@ class _Skipping:
             key = (predicate.meta.serialize(format="json"), len(batches))
         except Exception:  # an expression Polars cannot serialise
             return None
-        if key in self._remembered:
-            return self._remembered[key]
+        remembered = self._remembered.get(key, _UNKNOWN)
+        if remembered is not _UNKNOWN:
+            return remembered  # type: ignore[return-value]
         node = predicate_node(predicate, schema)
         chosen = None if node is None else select_batches(node, batches, self._cache.statistics)
         if len(self._remembered) >= _REMEMBERED_PREDICATES:

@@ -520,8 +520,10 @@ def test_a_client_side_engine_reads_the_stream_through_its_own_cache(
     query = "SELECT count(*), sum(id), max(label), sum(value) FROM {}"
     expected = duckdb.sql(query.format("local")).fetchall()
     assert expected[0][0] == 30
-    assert duckdb.sql(query.format("remote")).fetchall() == expected
-    assert duckdb.sql(query.format("remote")).fetchall() == expected  # replayed by the client
+    for _ in range(2):  # the second query is replayed by the client
+        (got,) = duckdb.sql(query.format("remote")).fetchall()
+        # A float sum depends on the order DuckDB's threads add in.
+        assert got[:3] == expected[0][:3] and got[3] == pytest.approx(expected[0][3])
     assert cache.stats.readers_created == 1  # one do_get served both queries
     remote.close()
 

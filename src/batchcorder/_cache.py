@@ -342,12 +342,15 @@ class StreamCache(ClosesOnExit):
         if progress is not None and not callable(progress):
             raise TypeError(f"progress must be callable, got {type(progress).__name__}")
         ingestion = self._ingestion
+        if progress is None:
+            ingestion.pull_rest()
+            return ingestion.frontier
         while True:
             if ingestion.closed:
                 raise CacheClosedError()
             done = ingestion.exhausted  # read first: once set, the frontier is final
             position = ingestion.frontier
-            if progress is not None and (done or position > 0):
+            if done or position > 0:
                 progress(*ingestion.counts())
             if done:
                 return position

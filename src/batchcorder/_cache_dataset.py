@@ -35,7 +35,7 @@ import pyarrow.dataset as ds
 from batchcorder._pruning import Node, RowFilter, Selection, decode, select_batches
 from batchcorder._statistics import BatchStatistics
 
-__all__ = ["CacheDataset", "ReaderFragmentsDataset", "ReaderScanDataset"]
+__all__ = ["CacheDataset", "ReaderFragmentsDataset", "ReaderScanDataset", "arrow_can_filter"]
 
 #: Filters whose batch selection a dataset remembers (the most recent ones).
 _REMEMBERED_FILTERS = 64
@@ -77,6 +77,9 @@ class CacheDataset(ds.InMemoryDataset):
         super().__init__(list(batches), schema=schema)
         self._batches = list(batches)
         self._statistics = statistics
+        # pyarrow fails to filter some types; skipping batches would then
+        # answer where pyarrow's own scan of the batches raises.
+        self._skips = arrow_can_filter(schema)
         # Serialised filter -> its selection. Batches never change, so a
         # selection holds for the dataset's lifetime.
         self._selections: dict[bytes, Selection | None] = {}
@@ -144,7 +147,7 @@ class CacheDataset(ds.InMemoryDataset):
         A dataset pyarrow derives from this one (``Dataset.filter``) is of this
         class but was never initialised: it has no batches of its own here.
         """
-        if filter is None or "_batches" not in self.__dict__:
+        if filter is None or "_batches" not in self.__dict__ or not self._skips:
             return None
         selection = self.selection(filter)
         if selection is None or selection.keep.all():
@@ -239,7 +242,7 @@ class ReaderScanDataset(CacheDataset):
                 )
             return (table if columns is None else table.select(columns)).to_reader()
         key = _filter_key(filter)
-        selection = self.selection(filter) if key is not None else None
+        selection = self.selection(filter) if key is not None and self._skips else None
         if key is None or selection is None:
             batches = self._batches[first:end]
             subset = ds.InMemoryDataset(batches, schema=self.schema)
@@ -315,6 +318,27 @@ class ReaderScanDataset(CacheDataset):
     ) -> Iterator[pa.RecordBatch]:
         subset = ds.InMemoryDataset(batches, schema=self.schema)
         yield from subset.scanner(columns=columns, filter=filter).to_reader()
+
+
+def arrow_can_filter(schema: pa.Schema) -> bool:
+    """Whether pyarrow can filter every column of ``schema``.
+
+    pyarrow (26) has no filter kernel for some types: string and binary views
+    and run-end encoded arrays, at any depth.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> arrow_can_filter(pa.schema([("s", pa.string())])), arrow_can_filter(pa.schema([("s", pa.string_view())]))
+    (True, False)
+    """
+    empty = schema.empty_table()
+    try:
+        empty.filter(pa.array([], pa.bool_()))
+        empty.take(pa.array([], pa.int32()))
+    except pa.ArrowNotImplementedError:
+        return False
+    return True
 
 
 def _filter_key(filter: pc.Expression) -> bytes | None:

@@ -36,6 +36,12 @@ def _release(upstream: pa.RecordBatchReader | None) -> None:
         close()
 
 
+class _Run:
+    """Identifies one thread's run of pulls while it holds the claim."""
+
+    __slots__ = ()
+
+
 class Ingestion:
     """The upstream of one cache and how far it has been pulled.
 
@@ -86,7 +92,8 @@ class Ingestion:
         # ever go one way.
         self._upstream: pa.RecordBatchReader | None = upstream
         self.exhausted = False
-        self._pulling = False
+        # The run of pulls holding the claim; None when no thread pulls.
+        self._pulling: _Run | None = None
         self._failure: BaseException | None = None
         # The failure's own traceback (re-raising must not grow it) and the
         # batch it stopped at.
@@ -127,25 +134,45 @@ class Ingestion:
     def wait_for(self, position: int) -> bool:
         """Block until batch ``position`` is stored (True) or the stream ended before it (False).
 
-        Pulls from the upstream when the batch is the next one and no other
-        thread is pulling. Raises the recorded failure of the stream, or
-        :class:`CacheClosedError`.
+        Pulls from the upstream when the batch is not stored yet and no other
+        thread is pulling (the batches before it too, if they are missing).
+        Raises the recorded failure of the stream, or :class:`CacheClosedError`.
         """
         while True:
-            with self._lock:
-                while True:
-                    if self.bounds.closed:
-                        raise CacheClosedError()
-                    if position < self.bounds.frontier:
-                        return True
-                    if self._failure is not None:
-                        self._raise_failure()
-                    if self.exhausted:
-                        return False
-                    if not self._pulling:
-                        break
-                    self._park()
-            self._pull_next()
+            if self._settled(position):
+                return position < self.bounds.frontier
+            self._pull_run(position)
+
+    def pull_rest(self) -> None:
+        """Pull every batch left, then return (the stream's failure is raised).
+
+        One thread pulls the batches back to back, claiming the upstream once
+        and publishing each batch with one round of the lock.
+        """
+        while True:
+            if self._settled(None):
+                return
+            self._pull_run(None)
+
+    def _settled(self, position: int | None) -> bool:
+        """Whether batch ``position`` (None: the end) is stored or never will be.
+
+        Waits while another thread pulls; False when the caller must pull.
+        Raises the stream's failure, or :class:`CacheClosedError`.
+        """
+        with self._lock:
+            while True:
+                if self.bounds.closed:
+                    raise CacheClosedError()
+                if position is not None and position < self.bounds.frontier:
+                    return True
+                if self._failure is not None:
+                    self._raise_failure()
+                if self.exhausted:
+                    return True
+                if self._pulling is None:
+                    return False
+                self._park()
 
     def _park(self) -> None:
         """Sleep until the current pull ends. Called, and returns, with the lock held."""
@@ -168,31 +195,52 @@ class Ingestion:
         assert recorded is not None
         raise IngestionInterruptedError(self._failure_position, recorded) from recorded
 
-    def _pull_next(self) -> None:
-        """Pull, check and store the next batch, if still no one else is pulling.
+    def _pull_run(self, last: int | None) -> None:
+        """Pull batches up to batch ``last`` (None: to the end), if no one else is pulling.
 
-        An interrupt (KeyboardInterrupt from a signal handler) may land at any
-        call boundary: the claim and the pull sit in one try whose ``finally``
-        publishes the outcome.
+        The claim is taken once and kept from batch to batch: each batch is
+        published, and the next one claimed, in one round of the lock. An
+        interrupt (KeyboardInterrupt from a signal handler) may land at any
+        call boundary: a pull sits in a try whose ``finally`` publishes its
+        outcome, and an interrupt between two pulls gives the claim back.
         """
-        claimed = False
-        position = 0
-        upstream = None
-        batch: pa.RecordBatch | None = None
-        batch_bytes = 0
-        failure: BaseException | None = None
+        run = _Run()
         try:
             with self._lock:
                 if (
-                    self._pulling
+                    self._pulling is not None
                     or self.bounds.closed
                     or self.exhausted
                     or self._failure is not None
                 ):
                     return
-                self._pulling = claimed = True
+                self._pulling = run
                 position = self.bounds.frontier
                 upstream = self._upstream
+            while self._pull_one(run, upstream, position, last):
+                position += 1
+        finally:
+            if self._pulling is run:
+                # Interrupted between two pulls: the stream is intact.
+                with self._lock:
+                    self._pulling = None
+                    waiters, self._waiters = self._waiters, []
+                    list(map(_wake, waiters))
+                _release(self._take_finished_upstream())
+
+    def _pull_one(
+        self, run: _Run, upstream: pa.RecordBatchReader | None, position: int, last: int | None
+    ) -> bool:
+        """Pull and publish batch ``position``; whether the claim is kept for the next one.
+
+        Called with the claim held. The publication runs no Python-level call
+        before every waiter is woken: an interrupt cannot cut it short.
+        """
+        batch: pa.RecordBatch | None = None
+        batch_bytes = 0
+        failure: BaseException | None = None
+        keep = False
+        try:
             batch = self._pull(upstream, position)
             # Measured here: the publication below must run no Python call.
             batch_bytes = (
@@ -202,29 +250,34 @@ class Ingestion:
             failure = error
             raise
         finally:
-            if claimed:
-                # The publication runs no Python-level call before every
-                # waiter is woken: an interrupt cannot cut it short.
-                with self._lock:
-                    if self.bounds.closed:
-                        pass  # close() released or will release the upstream
-                    elif failure is not None:
-                        if self._failure is None:
-                            self._failure = failure
-                            self._failure_traceback = failure.__traceback__
-                            self._failure_position = position
-                    elif batch is None:
-                        self.exhausted = True
-                    else:
-                        self._rows += batch.num_rows
-                        if self._count_bytes_at_pull:
-                            self._bytes += batch_bytes
-                            self._bytes_counted = position + 1
-                        self.bounds.frontier = position + 1
-                    self._pulling = False
+            with self._lock:
+                if self.bounds.closed:
+                    pass  # close() released or will release the upstream
+                elif failure is not None:
+                    if self._failure is None:
+                        self._failure = failure
+                        self._failure_traceback = failure.__traceback__
+                        self._failure_position = position
+                elif batch is None:
+                    self.exhausted = True
+                else:
+                    self._rows += batch.num_rows
+                    if self._count_bytes_at_pull:
+                        self._bytes += batch_bytes
+                        self._bytes_counted = position + 1
+                    self.bounds.frontier = position + 1
+                    keep = last is None or position < last
+                self._pulling = run if keep else None
+                if self._waiters:
                     waiters, self._waiters = self._waiters, []
                     list(map(_wake, waiters))
-                _release(self._take_finished_upstream())
+                if not keep and (self.bounds.closed or self.exhausted or self._failure is not None):
+                    upstream, self._upstream = self._upstream, None
+                else:
+                    upstream = None
+            if upstream is not None:
+                _release(upstream)
+        return keep
 
     def _pull(self, upstream: pa.RecordBatchReader | None, position: int) -> pa.RecordBatch | None:
         """Read batch ``position`` from the upstream, check it and store it; None at the end."""
@@ -255,7 +308,7 @@ class Ingestion:
             if self.bounds.closed:
                 return
             self.bounds.closed = True
-            upstream = None if self._pulling else self._upstream
+            upstream = None if self._pulling is not None else self._upstream
             if upstream is not None:
                 self._upstream = None
             waiters, self._waiters = self._waiters, []

@@ -370,17 +370,29 @@ class _Evaluator:
         return self._compare(node.function, *node.arguments)
 
     def _and(self, node: Call) -> _Outcomes:
+        kleene = node.function == "and_kleene"
         parts = [self.evaluate(argument) for argument in node.arguments]
         true, false, null = parts[0]
         for part in parts[1:]:
-            true, false, null = true & part.true, false | part.false, null | part.null
+            if kleene:
+                # Null only where one side is null and the other true or null.
+                null = (null & (part.true | part.null)) | (part.null & (true | null))
+            else:
+                null = null | part.null
+            true, false = true & part.true, false | part.false
         return _Outcomes(true, false, null)
 
     def _or(self, node: Call) -> _Outcomes:
+        kleene = node.function == "or_kleene"
         parts = [self.evaluate(argument) for argument in node.arguments]
         true, false, null = parts[0]
         for part in parts[1:]:
-            true, false, null = true | part.true, false & part.false, null | part.null
+            if kleene:
+                # Null only where one side is null and the other false or null.
+                null = (null & (part.false | part.null)) | (part.null & (false | null))
+            else:
+                null = null | part.null
+            true, false = true | part.true, false & part.false
         return _Outcomes(true, false, null)
 
     def _invert(self, node: Call) -> _Outcomes:
@@ -538,5 +550,7 @@ class RowFilter:
         mask = self._evaluate(self._node, batch)
         if isinstance(mask, pa.Scalar):
             return projected if mask.as_py() is True else projected.slice(0, 0)
+        if mask.null_count == 0 and mask.true_count == len(mask):
+            return projected  # every row passes: nothing to copy
         # Rows where the filter is null are dropped, as a scan's filter drops them.
         return projected.filter(mask, null_selection_behavior="drop")

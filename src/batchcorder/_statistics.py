@@ -15,6 +15,7 @@ nulls) is taken to hold some.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -100,18 +101,43 @@ def _describe(array: pa.Array) -> _BatchColumn:
     may_hold_value = rows > index_nulls if null_count is None else rows > null_count
     may_hold_nan = False
     low = high = None
-    if may_hold_value and bounded_type(data_type):
-        if pa.types.is_floating(data_type):
-            may_hold_nan = bool(pc.any(pc.is_nan(values)).as_py())
-        if not may_hold_nan:
-            extremes = pc.min_max(values)
-            low, high = extremes["min"], extremes["max"]
-            if not (low.is_valid and high.is_valid):
-                low = high = None
+    if may_hold_value and pa.types.is_floating(data_type):
+        may_hold_nan, low, high = _float_bounds(values)
+    elif may_hold_value and bounded_type(data_type):
+        extremes = pc.min_max(values)
+        low, high = extremes["min"], extremes["max"]
+        if not (low.is_valid and high.is_valid):
+            low = high = None
     else:
         # No bound: whatever a filter asks of these values may hold.
         may_hold_nan = may_hold_value
     return _BatchColumn(rows, null_count, may_hold_null, may_hold_value, may_hold_nan, low, high)
+
+
+def _float_bounds(values: pa.Array) -> tuple[bool, pa.Scalar | None, pa.Scalar | None]:
+    """Whether floating-point ``values`` may hold NaN, and their bounds if they cannot.
+
+    The sum is NaN when a value is NaN (or when infinities of both signs
+    meet: then the batch is taken to hold NaN, which only costs bounds).
+    Without NaN and nulls, numpy finds the bounds on the values' own buffer
+    several times faster than ``min_max``'s NaN-aware kernel.
+    """
+    import pyarrow.compute as pc
+
+    try:
+        total = pc.sum(values).as_py()
+    except pa.ArrowNotImplementedError:  # half floats: no sum kernel
+        return True, None, None
+    if total is None or math.isnan(total):
+        return True, None, None
+    if values.null_count == 0:
+        view = values.to_numpy(zero_copy_only=True)
+        return False, pa.scalar(view.min(), values.type), pa.scalar(view.max(), values.type)
+    extremes = pc.min_max(values)
+    low, high = extremes["min"], extremes["max"]
+    if not (low.is_valid and high.is_valid):
+        return False, None, None
+    return False, low, high
 
 
 @dataclass(frozen=True)

@@ -38,10 +38,10 @@ class MemoryStore:
         self._held_count = 0
         # Bytes are counted lazily: appends only note the batch (ingestion
         # stays cheap), and memory_bytes folds the batches counted since into
-        # the ledger. Invariant: every held batch is in the ledger or in
-        # _uncounted (positions), never both.
+        # the ledger. Invariant: the held batches before _counted_before are
+        # in the ledger, those from it on are not.
         self._ledger = BufferLedger()
-        self._uncounted: set[int] = set()
+        self._counted_before = 0
         self._closed = False
 
     def append(self, index: int, batch: pa.RecordBatch) -> None:
@@ -52,7 +52,6 @@ class MemoryStore:
                 raise ValueError(f"batch {index} appended after {len(self._batches)} batches")
             self._batches.append(batch)
             self._held_count += 1
-            self._uncounted.add(index)
 
     def get(self, index: int) -> pa.RecordBatch:
         batch = self._batches[index]
@@ -69,9 +68,7 @@ class MemoryStore:
                 return
             self._batches[index] = None
             self._held_count -= 1
-            if index in self._uncounted:
-                self._uncounted.discard(index)
-            else:
+            if index < self._counted_before:
                 self._ledger.remove(batch)
 
     def finish(self) -> None:
@@ -86,7 +83,7 @@ class MemoryStore:
             self._batches = []
             self._held_count = 0
             self._ledger = BufferLedger()
-            self._uncounted = set()
+            self._counted_before = 0
 
     @property
     def memory_batches(self) -> int:
@@ -95,11 +92,10 @@ class MemoryStore:
     @property
     def memory_bytes(self) -> int:
         with self._lock:
-            for index in sorted(self._uncounted):
-                batch = self._batches[index]
+            for batch in self._batches[self._counted_before :]:
                 if batch is not None:
                     self._ledger.add(batch)
-            self._uncounted.clear()
+            self._counted_before = len(self._batches)
             return self._ledger.bytes
 
     @property
