@@ -71,6 +71,9 @@ _SCALAR_TYPES = {
     "String": pa.string(),
     "Date": pa.date32(),
 }
+#: Integers a float64 / float32 holds exactly, whatever their size below these.
+_FLOAT64_EXACT = 1 << 53
+_FLOAT32_EXACT = 1 << 24
 _TIME_UNITS = {"Milliseconds": "ms", "Microseconds": "us", "Nanoseconds": "ns"}
 _BETWEEN = {
     "Both": ("greater_equal", "less_equal"),
@@ -164,7 +167,41 @@ def _binary(body: dict[str, Any], schema: pa.Schema) -> Node:
     if op in _LOGICAL:
         return Call(_LOGICAL[op], (left, right), None)
     if op in _COMPARISONS:
+        right = _dynamic(body.get("right"), left, schema, right)
+        left = _dynamic(body.get("left"), right, schema, left)
         return Call(_COMPARISONS[op], (left, right), None)
+    return UNKNOWN
+
+
+def _dynamic(tree: Any, column: Node, schema: pa.Schema, read: Node) -> Node:
+    """A literal of no set type (``pl.col("x") > 3``) as Polars types it against ``column``.
+
+    Polars gives a bare Python number the type of the column it meets. Where
+    pyarrow compares the number as that typed literal exactly as Polars does,
+    the literal gets it; elsewhere (a value out of the column's range, a
+    ``Float32`` column and a fraction, temporal columns) it stays unknown.
+    ``read`` is what the tree reads as otherwise.
+    """
+    if not isinstance(column, FieldRef):
+        return read
+    body = tree.get("Literal") if isinstance(tree, dict) else None
+    dynamic = body.get("Dyn") if isinstance(body, dict) else None
+    if not isinstance(dynamic, dict) or len(dynamic) != 1:
+        return read
+    ((kind, value),) = dynamic.items()
+    column_type = schema.field(column.name).type
+    try:
+        if kind == "Int" and isinstance(value, int):
+            if pa.types.is_integer(column_type):
+                return Literal(pa.scalar(value, column_type))
+            if column_type == pa.float64() and abs(value) <= _FLOAT64_EXACT:
+                return Literal(pa.scalar(float(value), column_type))
+            if column_type == pa.float32() and abs(value) <= _FLOAT32_EXACT:
+                return Literal(pa.scalar(float(value), column_type))
+        if kind == "Float" and isinstance(value, float) and column_type == pa.float64():
+            return Literal(pa.scalar(value, column_type))
+    except (pa.ArrowException, OverflowError, TypeError, ValueError):
+        pass  # out of the column's range: Polars widens, which is not judged here
     return UNKNOWN
 
 
@@ -186,6 +223,8 @@ def _function(body: dict[str, Any], schema: pa.Schema) -> Node:
         if closed in _BETWEEN:
             low, high = _BETWEEN[closed]
             value, lower, upper = arguments
+            lower = _dynamic(inputs[1], value, schema, lower)
+            upper = _dynamic(inputs[2], value, schema, upper)
             return Call(
                 "and_kleene",
                 (Call(low, (value, lower), None), Call(high, (value, upper), None)),

@@ -110,10 +110,9 @@ def dataset(cache: Replayable) -> ReaderFragmentsDataset | CacheDataset:
     {'n': [5]}
     """
     from batchcorder._cache_dataset import CacheDataset, ReaderFragmentsDataset, arrow_can_filter
-    from batchcorder._dataset import check_cache, snapshot, statistics_of
+    from batchcorder._dataset import dataset_contents
 
-    check_cache(cache, "batchcorder.adapters.datafusion.dataset")
-    batches, schema, statistics = snapshot(cache), cache.schema, statistics_of(cache)
+    batches, schema, statistics = dataset_contents(cache, "batchcorder.adapters.datafusion.dataset")
     if not arrow_can_filter(schema):
         # The filters DataFusion pushes down could not be applied here: the
         # dataset is pyarrow's own (batchcorder.dataset).
@@ -176,7 +175,9 @@ def register(
     {'k': [7]}
     """
     require_engine("datafusion", "batchcorder.adapters.datafusion.register")
-    from batchcorder._dataset import snapshot
+    from batchcorder._dataset import check_cache, snapshot
+
+    check_cache(cache, "batchcorder.adapters.datafusion.register")
 
     # Empty batches hold no row, and DataFusion's string functions panic on an
     # empty string array at a non-zero offset (an empty slice of a batch).

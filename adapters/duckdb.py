@@ -110,10 +110,9 @@ def dataset(cache: Replayable) -> ReaderScanDataset:
     [('b',), ('c',)]
     """
     from batchcorder._cache_dataset import ReaderScanDataset
-    from batchcorder._dataset import check_cache, snapshot, statistics_of
+    from batchcorder._dataset import dataset_contents
 
-    check_cache(cache, "batchcorder.adapters.duckdb.dataset")
-    return ReaderScanDataset(snapshot(cache), cache.schema, statistics_of(cache))
+    return ReaderScanDataset(*dataset_contents(cache, "batchcorder.adapters.duckdb.dataset"))
 
 
 def register(

@@ -7,7 +7,15 @@ predicate, the row limit and a batch-size hint; the plugin answers with a fresh
 cache reader, so the same ``LazyFrame`` can be collected any number of times
 and each collect replays the cache from batch 0.
 
-What a scan does, cheapest first:
+Where Polars has resolvers (``LazyFrame.from_lazyframe_resolver``, Polars
+2.1), the ``LazyFrame`` is resolved at each collect
+(``batchcorder.adapters._polars_resolver``): a fully ingested cache whose
+projected columns Polars takes without a copy becomes a frame of the cache's
+own batches (minus those the filters' statistics exclude), kept for later
+collects of the same projection and filters; anything else is the IO-plugin
+scan below.
+
+What the IO-plugin scan does, cheapest first:
 
 1. with a predicate, over a fully ingested cache (without ``max_readers``),
    skips the batches no row of can pass, told from batch statistics (bounds
@@ -53,12 +61,14 @@ pyarrow.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from batchcorder._engines import require_engine
 from batchcorder._types import logical_nbytes
+from batchcorder.adapters._polars_resolver import resolver_frame
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -131,6 +141,9 @@ def scan(cache: StreamCache | CastingStreamCache) -> pl.LazyFrame:
     from polars.io.plugins import register_io_source
 
     from batchcorder import StreamCache
+    from batchcorder._dataset import check_cache
+
+    check_cache(cache, "batchcorder.adapters.polars.scan")
 
     arrow_schema = cache.schema
     # A view casts every batch anew: only the cache's own batches have statistics.
@@ -144,13 +157,26 @@ def scan(cache: StreamCache | CastingStreamCache) -> pl.LazyFrame:
     ) -> Iterator[pl.DataFrame]:
         return _scan_batches(cache, arrow_schema, with_columns, predicate, n_rows, skipping)
 
-    return register_io_source(
+    streaming = register_io_source(
         source,
         schema=polars_schema(arrow_schema),
         # The cache replays identical data, so equal scans may be shared.
         is_pure=True,
         explain_name="batchcorder",
     )
+    select = None if skipping is None else functools.partial(_kept, skipping, arrow_schema)
+    resolved = resolver_frame(cache, streaming, select)
+    return streaming if resolved is None else resolved
+
+
+def _kept(
+    skipping: _Skipping, schema: pa.Schema, batches: list[pa.RecordBatch], predicate: pl.Expr
+) -> list[pa.RecordBatch]:
+    """The ``batches`` that ``predicate`` may keep rows of, told from their statistics."""
+    selection = skipping.selection(batches, predicate, schema)
+    if selection is None:
+        return batches
+    return [batch for batch, kept in zip(batches, selection.keep, strict=True) if kept]
 
 
 def register(

@@ -25,6 +25,7 @@ runs of consecutive batches streamed the same way.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -178,19 +179,20 @@ class ReaderScanDataset(CacheDataset):
     3
     """
 
-    def __init__(
+    @cached_property
+    def _whole_table(self) -> pa.Table:
+        """Every batch holding rows, as one table: what an unfiltered scan of them all reads."""
+        return _table(self._batches, self.schema)
+
+    @cached_property
+    def _prepared_scans(
         self,
-        batches: Sequence[pa.RecordBatch],
-        schema: pa.Schema,
-        statistics: BatchStatistics,
-    ) -> None:
-        super().__init__(batches, schema, statistics)
-        self._table = _table(self._batches, schema)
-        # (serialised filter, columns) -> the projected schema, and how to
-        # evaluate the filter on a batch (None: pyarrow's scanner).
-        self._prepared_scans: dict[
-            tuple[bytes, tuple[str, ...] | None], tuple[pa.Schema, RowFilter | None]
-        ] = {}
+    ) -> dict[tuple[bytes, tuple[str, ...] | None], tuple[pa.Schema, RowFilter | None]]:
+        """(serialised filter, columns) -> the scan's projected schema, and its filter's RowFilter.
+
+        The RowFilter is None when pyarrow's scanner evaluates the filter.
+        """
+        return {}
 
     def scanner(
         self,
@@ -199,7 +201,7 @@ class ReaderScanDataset(CacheDataset):
         **options: Any,
     ) -> Any:
         """A scan whose ``to_reader()`` streams the batches (see the class); a ``Scanner`` otherwise."""
-        if "_table" not in self.__dict__ or options:
+        if "_batches" not in self.__dict__ or options:
             return super().scanner(columns=columns, filter=filter, **options)
         if columns is not None and not (
             isinstance(columns, list) and all(isinstance(name, str) for name in columns)
@@ -232,7 +234,7 @@ class ReaderScanDataset(CacheDataset):
         first, end = self._bounds(part)
         if filter is None:
             if first == 0 and end == len(self._batches):
-                table = self._table
+                table = self._whole_table
             else:
                 table = _table(self._batches[first:end], self.schema)
             if columns == []:

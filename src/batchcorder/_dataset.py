@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from batchcorder._protocol import Replayable
     from batchcorder._statistics import BatchStatistics
 
-__all__ = ["check_cache", "dataset", "snapshot", "statistics_of"]
+__all__ = ["check_cache", "dataset", "dataset_contents", "snapshot", "statistics_of"]
 
 
 def check_cache(cache: Any, function: str) -> None:
@@ -158,7 +158,50 @@ def dataset(cache: Replayable) -> CacheDataset:
     >>> data.count_rows()
     3
     """
-    check_cache(cache, "batchcorder.dataset")
+    contents = dataset_contents(cache, "batchcorder.dataset")
     from batchcorder._cache_dataset import CacheDataset
 
-    return CacheDataset(snapshot(cache), cache.schema, statistics_of(cache))
+    return CacheDataset(*contents)
+
+
+def dataset_contents(
+    cache: Replayable, function: str
+) -> tuple[list[pa.RecordBatch], pa.Schema, BatchStatistics]:
+    """What a dataset over every batch of ``cache`` is made of, read now through one reader.
+
+    Checks ``cache`` (:func:`check_cache`), then reads it (:func:`snapshot`).
+
+    Parameters
+    ----------
+    cache : Replayable
+        The cache to read; the rest of its upstream is ingested now.
+    function : str
+        The public function ``cache`` was passed to, as an error message names it.
+
+    Returns
+    -------
+    tuple of (list of pyarrow.RecordBatch, pyarrow.Schema, BatchStatistics)
+        The batches, the cache's schema and where the batches' statistics are
+        kept (:func:`statistics_of`): the arguments of the datasets of
+        :mod:`batchcorder._cache_dataset`.
+
+    Raises
+    ------
+    TypeError
+        If ``cache`` is not a cache, before anything is read.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> from batchcorder import StreamCache
+    >>> cache = StreamCache(pa.table({"x": [1, 2, 3]}).to_reader(max_chunksize=2))
+    >>> batches, schema, statistics = dataset_contents(cache, "an example")
+    >>> [batch.num_rows for batch in batches], schema.names, statistics is cache.statistics
+    ([2, 1], ['x'], True)
+    >>> dataset_contents([1, 2, 3], "an example")
+    Traceback (most recent call last):
+    ...
+    TypeError: an example: cache must be a batchcorder.StreamCache (or its cast view), got list; wrap the stream with StreamCache(...) first
+    """
+    check_cache(cache, function)
+    return snapshot(cache), cache.schema, statistics_of(cache)

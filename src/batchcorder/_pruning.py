@@ -370,36 +370,18 @@ class _Evaluator:
         return self._compare(node.function, *node.arguments)
 
     def _and(self, node: Call) -> _Outcomes:
-        kleene = node.function == "and_kleene"
         parts = [self.evaluate(argument) for argument in node.arguments]
-        true, false, null = parts[0]
-        for part in parts[1:]:
-            if kleene:
-                # Null only where one side is null and the other true or null.
-                null = (null & (part.true | part.null)) | (part.null & (true | null))
-            else:
-                null = null | part.null
-            true, false = true & part.true, false | part.false
-        return _Outcomes(true, false, null)
+        return _conjunction(parts, kleene=node.function == "and_kleene")
 
     def _or(self, node: Call) -> _Outcomes:
-        kleene = node.function == "or_kleene"
-        parts = [self.evaluate(argument) for argument in node.arguments]
-        true, false, null = parts[0]
-        for part in parts[1:]:
-            if kleene:
-                # Null only where one side is null and the other false or null.
-                null = (null & (part.false | part.null)) | (part.null & (false | null))
-            else:
-                null = null | part.null
-            true, false = true | part.true, false & part.false
-        return _Outcomes(true, false, null)
+        # De Morgan: "a or b" is "not (not a and not b)", in Kleene logic too.
+        parts = [_negation(self.evaluate(argument)) for argument in node.arguments]
+        return _negation(_conjunction(parts, kleene=node.function == "or_kleene"))
 
     def _invert(self, node: Call) -> _Outcomes:
         if len(node.arguments) != 1:
             return self.anything()
-        inner = self.evaluate(node.arguments[0])
-        return _Outcomes(inner.false, inner.true, inner.null)
+        return _negation(self.evaluate(node.arguments[0]))
 
     def _if_else(self, node: Call) -> _Outcomes:
         if len(node.arguments) != 3:
@@ -410,6 +392,28 @@ class _Evaluator:
             (condition.true & then.false) | (condition.false & otherwise.false),
             condition.null | (condition.true & then.null) | (condition.false & otherwise.null),
         )
+
+
+def _negation(outcomes: _Outcomes) -> _Outcomes:
+    """The outcomes of ``invert``: true and false swapped, null kept."""
+    return _Outcomes(outcomes.false, outcomes.true, outcomes.null)
+
+
+def _conjunction(parts: Sequence[_Outcomes], *, kleene: bool) -> _Outcomes:
+    """The outcomes of ``and`` over operands whose outcomes are ``parts``.
+
+    ``and_kleene`` when ``kleene`` (a false operand wins over a null one),
+    else ``and`` (a null operand makes the result null).
+    """
+    true, false, null = parts[0]
+    for part in parts[1:]:
+        if kleene:
+            # Null only where one side is null and the other true or null.
+            null = (null & (part.true | part.null)) | (part.null & (true | null))
+        else:
+            null = null | part.null
+        true, false = true & part.true, false | part.false
+    return _Outcomes(true, false, null)
 
 
 _CALLS: dict[str, Callable[[_Evaluator, Call], _Outcomes]] = {

@@ -234,7 +234,9 @@ def test_scan_reads_nothing_and_takes_one_reader_per_scan_node(
         before = cache.stats.readers_created
         query.collect()
         readers.append(cache.stats.readers_created - before)
-    assert readers == [1, 2, 2]
+    # The SQL join reads only ``id`` of a cache the first collect ingested
+    # whole: both sides share one frame of the cache's batches, one reader.
+    assert readers == [1, 2, 1]
 
 
 def test_head_stops_pulling_the_upstream(
@@ -264,7 +266,14 @@ def test_numeric_columns_reach_polars_without_a_copy(
     # In disk mode these are views of the cache file, as every later read is.
     cached = list(cache.reader())
     frames = list(_scan_batches(cache, table.schema, ["id", "f", "ts", "s"], None, None, None))
-    for name in ("id", "f", "ts"):
+    _assert_views_of(cached, frames, ["id", "f", "ts"])
+
+
+def _assert_views_of(
+    cached: list[pa.RecordBatch], frames: list[pl.DataFrame], names: list[str]
+) -> None:
+    """Each column ``names`` of ``frames`` holds the buffers of the ``cached`` batches."""
+    for name in names:
         # A frame may hold several batches, one chunk each.
         chunks = [chunk for frame in frames for chunk in frame.to_arrow().column(name).chunks]
         assert len(chunks) == len(cached)
@@ -326,3 +335,86 @@ def test_filter_skips_what_it_excludes(wide_disk_cache: StreamCache, page_probe:
     assert touched["s2"][5] < 0.05
     for name in ("s1", "f1", "f2", "f3"):
         assert max(touched[name]) == 0, name
+
+
+# -- a fully ingested cache of columns Polars takes without a copy ---------------
+
+
+def _numeric(table: pa.Table) -> pa.Table:
+    return table.select(["id", "f", "ts"])
+
+
+def test_a_whole_numeric_cache_resolves_to_its_own_batches_once(
+    table: pa.Table, make_cache: Callable[..., StreamCache]
+) -> None:
+    numbers = _numeric(table)
+    cache = make_cache(numbers)
+    cache.ingest_all()
+    lazy = bc_polars.scan(cache)
+    frame = pl.from_arrow(numbers).lazy()
+    queries = [
+        lambda f: f.select(pl.len()),
+        lambda f: f.select(pl.col("f").sum(), pl.col("id").max()),
+        lambda f: f.filter(pl.col("id") >= 1990).select("ts", "id"),
+        lambda f: f.filter(pl.col("id").is_null() | (pl.col("f") < 0)).select(pl.len()),
+        lambda f: f.head(7),
+        lambda f: f.join(f, on="id").select(pl.len()),
+    ]
+    for query in queries:
+        expected = query(frame).collect()
+        assert_frame_equal(query(lazy).collect(), expected)
+        before = cache.stats.readers_created
+        assert_frame_equal(query(lazy).collect(), expected)
+        # Collected again: the frame resolved the first time, no new reader.
+        assert cache.stats.readers_created == before
+    # Zero-copy: the frame resolved holds the cache's buffers.
+    from batchcorder.adapters._polars_resolver import _frame
+
+    cached = list(cache.reader())
+    resolved = _frame(cache, lambda batches, predicate: batches, ["id", "f"], None)
+    assert resolved is not None
+    _assert_views_of(cached, [resolved], ["id", "f"])
+
+
+def test_a_filter_resolves_to_the_batches_its_statistics_keep(
+    make_cache: Callable[..., StreamCache],
+) -> None:
+    from batchcorder.adapters._polars_resolver import _frame
+    from batchcorder.adapters.polars import _kept, _Skipping
+
+    ordered = pa.table({"k": pa.array(range(10_000), pa.int64())})
+    cache = make_cache(ordered, batch_rows=1000)
+    cache.ingest_all()
+    select = lambda batches, predicate: _kept(_Skipping(cache), ordered.schema, batches, predicate)  # noqa: E731
+    predicate = (pl.col("k") >= 2500) & (pl.col("k") < 3100)
+    frame = _frame(cache, select, ["k"], predicate)
+    assert frame is not None and frame.n_chunks() == 2  # batches 2 and 3 of 10
+    lazy = bc_polars.scan(cache)
+    assert lazy.filter(predicate).select(pl.len()).collect().item() == 600
+    # Whatever a filter skips, Polars still applies it.
+    assert lazy.filter(pl.col("k") > 9998).collect()["k"].to_list() == [9999]
+
+
+def test_columns_polars_copies_and_streams_still_being_read_are_scanned_per_collect(
+    table: pa.Table, make_cache: Callable[..., StreamCache]
+) -> None:
+    cache = make_cache(table)
+    lazy = bc_polars.scan(cache)
+    counts = []
+    for _ in range(2):
+        before = cache.stats.readers_created
+        assert lazy.select("s", "id").collect().height == table.num_rows
+        counts.append(cache.stats.readers_created - before)
+    assert counts == [1, 1]  # strings are converted per collect: nothing kept
+
+
+def test_a_resolved_frame_raises_once_the_cache_is_closed(
+    table: pa.Table, make_cache: Callable[..., StreamCache]
+) -> None:
+    cache = make_cache(_numeric(table))
+    cache.ingest_all()
+    lazy = bc_polars.scan(cache)
+    assert lazy.select(pl.col("id").sum()).collect().item() is not None
+    cache.close()
+    with pytest.raises(Exception, match="closed"):
+        lazy.select(pl.col("id").sum()).collect()

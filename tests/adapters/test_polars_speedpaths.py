@@ -11,18 +11,25 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import operator
+import os
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 from tests.conftest import MODES, mode_kwargs
 
 import batchcorder
 from batchcorder import StreamCache
-from batchcorder._pruning import Call, FieldRef, Literal
+from batchcorder._pruning import Call, FieldRef, Literal, select_batches
+from batchcorder._statistics import BatchStatistics
 from batchcorder.adapters._polars_pruning import UNKNOWN, predicate_node
 from batchcorder.adapters.polars import _scan_batches, _Skipping
 
@@ -144,3 +151,100 @@ def test_predicates_translate_to_what_statistics_judge() -> None:
         "equal", (UNKNOWN, Literal(pa.scalar("a"))), None
     )
     assert predicate_node(pl.col("s").str.starts_with("s1"), schema) == UNKNOWN
+
+
+# -- every decision against Polars evaluating the predicate ------------------------
+
+#: Examples of the decision property; for a longer run:
+#: ``BATCHCORDER_STATISTICS_EXAMPLES=2000 .venv/bin/python -m pytest tests/adapters/test_polars_speedpaths.py``
+DECISION_EXAMPLES = int(os.environ.get("BATCHCORDER_STATISTICS_EXAMPLES", "80"))
+NUMBER_COLUMNS = {
+    "i8": pa.int8(),
+    "i64": pa.int64(),
+    "u8": pa.uint8(),
+    "f64": pa.float64(),
+    "f32": pa.float32(),
+}
+NUMBER_SCHEMA = pa.schema(list(NUMBER_COLUMNS.items()))
+COMPARISONS = [operator.eq, operator.ne, operator.lt, operator.le, operator.gt, operator.ge]
+#: Bare numbers: mostly near the batches' values, some at or past the types' ends.
+INTS = st.one_of(
+    st.integers(-4, 6),
+    st.sampled_from([-(2**63), -300, -129, 127, 128, 255, 300, 2**53 + 1, 2**63 - 1]),
+)
+FLOATS = st.one_of(
+    st.integers(-4, 6).map(float),
+    st.sampled_from([-math.inf, -1e300, -2.5, -0.0, 0.5, 2.5, 1e300, math.inf]),
+)
+
+
+def _values(data_type: pa.DataType) -> st.SearchStrategy[Any]:
+    if pa.types.is_floating(data_type):
+        return st.one_of(st.none(), FLOATS, st.just(math.nan))
+    info = np.iinfo(data_type.to_pandas_dtype())
+    return st.one_of(
+        st.none(),
+        st.integers(max(-4, int(info.min)), 6),
+        st.integers(int(info.min), int(info.max)),
+    )
+
+
+@st.composite
+def number_batches(draw: st.DrawFn) -> list[pa.RecordBatch]:
+    batches = []
+    for _ in range(draw(st.integers(1, 4))):
+        rows = draw(st.integers(0, 6))
+        columns = {
+            name: pa.array(
+                draw(st.lists(_values(data_type), min_size=rows, max_size=rows)), data_type
+            )
+            for name, data_type in NUMBER_COLUMNS.items()
+        }
+        batches.append(pa.record_batch(columns, schema=NUMBER_SCHEMA))
+    return batches
+
+
+@st.composite
+def dynamic_predicates(draw: st.DrawFn, depth: int = 2) -> pl.Expr:
+    """Comparisons of a column with a bare Python number, is_between, &, |, ~, is_null."""
+    column = pl.col(draw(st.sampled_from(list(NUMBER_COLUMNS))))
+    shape = draw(st.integers(0, 5 if depth else 2))
+    if shape == 0:
+        value = draw(st.one_of(INTS, FLOATS))
+        compare = draw(st.sampled_from(COMPARISONS))
+        # A bare number on either side: Polars types it against the column.
+        return compare(value, column) if draw(st.booleans()) else compare(column, value)
+    if shape == 1:
+        low, high = sorted([draw(INTS), draw(INTS)])
+        return column.is_between(
+            low, high, closed=draw(st.sampled_from(["both", "left", "right", "none"]))
+        )
+    if shape == 2:
+        return column.is_null()
+    left = draw(dynamic_predicates(depth - 1))
+    if shape == 3:
+        return ~left
+    right = draw(dynamic_predicates(depth - 1))
+    return left & right if shape == 4 else left | right
+
+
+@settings(
+    max_examples=DECISION_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+@given(drawn=number_batches(), predicate=dynamic_predicates())
+def test_bare_numbers_skip_only_batches_polars_keeps_no_row_of(
+    drawn: list[pa.RecordBatch], predicate: pl.Expr
+) -> None:
+    node = predicate_node(predicate, NUMBER_SCHEMA)
+    assert node is not None
+    selection = select_batches(node, drawn, BatchStatistics())
+    for index, batch in enumerate(drawn):
+        try:
+            mask = pl.from_arrow(batch).select(predicate.alias("m")).to_series()
+        except pl.exceptions.PolarsError:
+            return  # Polars refuses the predicate: nothing to compare with
+        values = mask.to_list() if mask.len() == batch.num_rows else mask.to_list() * batch.num_rows
+        if not selection.keep[index]:
+            assert True not in values, (index, predicate, batch.to_pydict())
+        if selection.whole[index]:
+            assert all(value is True for value in values), (index, predicate, batch.to_pydict())

@@ -323,3 +323,19 @@ def test_a_missing_engine_says_which_extra_installs_it(engine: str, code: str) -
     assert name == engine
     assert cause.strip() == "ModuleNotFoundError"
     assert "Traceback" not in result.stderr
+
+
+def test_every_adapter_refuses_what_is_not_a_cache() -> None:
+    from batchcorder.adapters import datafusion as bc_datafusion
+    from batchcorder.adapters import duckdb as bc_duckdb
+    from batchcorder.adapters import polars as bc_polars
+
+    table = pa.table({"x": [1]})
+    for call, name in [
+        (lambda: bc_polars.scan(table), "polars.scan"),
+        (lambda: bc_polars.register(pl.SQLContext(), "t", table), "polars.scan"),
+        (lambda: bc_duckdb.register(duckdb.connect(), "t", table), "duckdb"),
+        (lambda: bc_datafusion.register(datafusion.SessionContext(), "t", table), "datafusion"),
+    ]:
+        with pytest.raises(TypeError, match=f"{name}.*got Table"):
+            call()

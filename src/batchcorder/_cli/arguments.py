@@ -18,6 +18,7 @@ __all__ = [
     "add_common_options",
     "add_source_argument",
     "cache_keywords",
+    "command_keywords",
     "count",
     "engine_list",
     "size",
@@ -170,6 +171,43 @@ def cache_keywords(args: argparse.Namespace) -> dict[str, Any]:
         "memory_capacity": args.memory_capacity,
         "quiet": args.quiet,
     }
+
+
+def command_keywords(
+    args: argparse.Namespace, *options: str, streams: bool = True
+) -> dict[str, Any]:
+    """The parsed options as keyword arguments of a command's function.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+    *options : str
+        The command's own options, each passed as the keyword its value is
+        stored under (its ``dest``).
+    streams : bool, default True
+        Add the streams ``main`` was given (:func:`stream_keywords`).
+
+    Returns
+    -------
+    dict of str to object
+        ``options``, then the cache options and ``--quiet``
+        (:func:`cache_keywords`), then the streams.
+
+    Examples
+    --------
+    >>> args = argparse.Namespace(disk=None, disk_capacity=None, memory_capacity=None, quiet=True)
+    >>> args.rounds = 3
+    >>> command_keywords(args, "rounds", streams=False)
+    {'rounds': 3, 'disk': None, 'disk_capacity': None, 'memory_capacity': None, 'quiet': True}
+    >>> sorted(command_keywords(args))
+    ['disk', 'disk_capacity', 'memory_capacity', 'quiet', 'stderr', 'stdin', 'stdout']
+    """
+    keywords = {option: getattr(args, option) for option in options}
+    keywords.update(cache_keywords(args))
+    if streams:
+        keywords.update(stream_keywords(args))
+    return keywords
 
 
 def stream_keywords(args: argparse.Namespace) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from typing import Any, TextIO
 
 import pyarrow as pa
 
-from batchcorder._cli.arguments import cache_keywords, count, engine_list
+from batchcorder._cli.arguments import command_keywords, count, engine_list
 from batchcorder._cli.caching import cache_session, format_stats
 from batchcorder._cli.defaults import BATCH_ROWS, DEMO_ROUNDS, DEMO_ROWS, DEMO_SEED
 from batchcorder._cli.engines import ENGINES, Engine, open_engine, run_statement
@@ -134,11 +134,7 @@ def run_demo(args: argparse.Namespace) -> int:
     """Run ``batchcorder demo`` with parsed arguments; see :func:`demo`."""
     return demo(
         args.rows,
-        batch_rows=args.batch_rows,
-        rounds=args.rounds,
-        seed=args.seed,
-        engines=args.engines,
-        **cache_keywords(args),
+        **command_keywords(args, "batch_rows", "rounds", "seed", "engines", streams=False),
     )
 
 

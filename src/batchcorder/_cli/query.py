@@ -10,12 +10,7 @@ from typing import Any, BinaryIO, TextIO
 import pyarrow as pa
 
 from batchcorder import DiskCapacityError, StreamCache
-from batchcorder._cli.arguments import (
-    add_source_argument,
-    cache_keywords,
-    count,
-    stream_keywords,
-)
+from batchcorder._cli.arguments import add_source_argument, command_keywords, count
 from batchcorder._cli.caching import (
     cached_source,
     disk_full_message,
@@ -114,12 +109,8 @@ def run_query(args: argparse.Namespace) -> int:
     return query(
         args.source,
         args.sql,
-        engine=args.engine,
         fmt=args.format,
-        max_rows=args.max_rows,
-        stats=args.stats,
-        **cache_keywords(args),
-        **stream_keywords(args),
+        **command_keywords(args, "engine", "max_rows", "stats"),
     )
 
 

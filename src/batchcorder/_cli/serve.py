@@ -11,18 +11,14 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 import pyarrow as pa
 
 from batchcorder import StreamCache
-from batchcorder._cli.arguments import (
-    add_source_argument,
-    cache_keywords,
-    count,
-    stream_keywords,
-)
+from batchcorder._cli.arguments import add_source_argument, command_keywords, count
 from batchcorder._cli.caching import cached_source, warn_about_cache_options
 from batchcorder._cli.errors import CLIError, one_line, os_reason
 from batchcorder._cli.query import ingest
 from batchcorder._cli.streams import note, standard_streams
 
 if TYPE_CHECKING:
+    from batchcorder._cli.sources import Source
     from batchcorder.flight import CacheServer
 
 __all__ = ["add_serve_parser", "run_serve", "serve_source"]
@@ -143,18 +139,8 @@ def run_serve(args: argparse.Namespace) -> int:
         # gRPC logs its own lines to standard error (a port in use, ...); the
         # error batchcorder reports says the same in one line.
         os.environ.setdefault("GRPC_VERBOSITY", "NONE")
-    return serve_source(
-        args.source,
-        host=args.host,
-        port=args.port,
-        name=args.name,
-        token_env=args.token_env,
-        tls_cert=args.tls_cert,
-        tls_key=args.tls_key,
-        endpoints=args.endpoints,
-        **cache_keywords(args),
-        **stream_keywords(args),
-    )
+    flight = ("host", "port", "name", "token_env", "tls_cert", "tls_key", "endpoints")
+    return serve_source(args.source, **command_keywords(args, *flight))
 
 
 def _read_token(token_env: str | None) -> str | None:
@@ -281,8 +267,8 @@ def serve_source(
         try:
             stdout.write(f"{server.location}\n".encode())
             stdout.flush()
-            ingest(cache, opened, stderr, quiet=quiet)
-            _serve_until_stopped(server, cache, stderr, quiet=quiet)
+            if _ingest_unless_stopped(cache, opened, stderr, quiet=quiet):
+                _serve_until_stopped(server, cache, stderr, quiet=quiet)
         finally:
             abandoned = not _close_server(server, stderr, quiet=quiet)
     if abandoned:
@@ -317,6 +303,25 @@ def _start_server(
         raise CLIError(os_reason(error)) from error
     except (pa.ArrowException, ValueError) as error:
         raise CLIError(f"cannot serve on {location}: {one_line(error)}") from error
+
+
+def _ingest_unless_stopped(
+    cache: StreamCache, opened: Source, stderr: TextIO, *, quiet: bool
+) -> bool:
+    """Ingest the whole source; False if stopped once it was read (a normal stop).
+
+    A signal that lands after the last batch was pulled (clients may pull the
+    source themselves), while the progress bar is being closed, stops the
+    server as it would a moment later. Before that, it interrupts.
+    """
+    try:
+        ingest(cache, opened, stderr, quiet=quiet)
+    except KeyboardInterrupt:
+        if not cache.upstream_exhausted:
+            raise
+        note(stderr, "server stopped", quiet=quiet)
+        return False
+    return True
 
 
 def _serve_until_stopped(
