@@ -95,13 +95,8 @@ def _resolver_class() -> type:
             streaming: pl.LazyFrame,
             select: Callable[[list[pa.RecordBatch], pl.Expr], list[pa.RecordBatch]] | None,
         ) -> None:
-            self._cache = cache
             self._streaming = streaming
-            self._select = select
-            # (columns, serialised predicate) -> the zero-copy frame resolved.
-            # Polars may resolve several scan nodes (a self-join) at once.
-            self._frames: dict[tuple[tuple[str, ...], str | None], pl.DataFrame] = {}
-            self._lock = threading.Lock()
+            self._frames = _RememberedFrames(cache, select)
 
         def schema(self) -> Any:
             return self._streaming.collect_schema()
@@ -119,7 +114,7 @@ def _resolver_class() -> type:
                 if filters
                 else None
             )
-            frame = self._remembered_frame(projection, predicate)
+            frame = self._frames.frame(projection, predicate)
             # A new version each time: Polars asks again at the next collect,
             # which raises once the cache is closed.
             version = str(next(versions))
@@ -130,29 +125,43 @@ def _resolver_class() -> type:
                 version_key=version, applied_filters=range(len(filters))
             )
 
-        def _remembered_frame(
-            self, projection: list[str] | None, predicate: pl.Expr | None
-        ) -> pl.DataFrame | None:
-            """:func:`_frame`, remembered per projection and predicate (batches never change)."""
-            try:
-                serialised = None if predicate is None else predicate.meta.serialize(format="json")
-            except Exception:  # an expression Polars cannot serialise: not remembered
-                return _frame(self._cache, self._select, projection, predicate)
-            key = (
-                tuple(self._cache.schema.names if projection is None else projection),
-                serialised,
-            )
-            with self._lock:
-                frame = self._frames.get(key)
-                if frame is None or self._cache.closed:
-                    frame = _frame(self._cache, self._select, projection, predicate)
-                    if frame is not None:
-                        if len(self._frames) >= _REMEMBERED_FRAMES:
-                            self._frames.clear()
-                        self._frames[key] = frame
-            return frame
-
     return CacheResolver
+
+
+class _RememberedFrames:
+    """:func:`_frame` of one cache, remembered per projection and predicate (batches never change)."""
+
+    def __init__(
+        self,
+        cache: StreamCache | CastingStreamCache,
+        select: Callable[[list[pa.RecordBatch], pl.Expr], list[pa.RecordBatch]] | None,
+    ) -> None:
+        self._cache = cache
+        self._select = select
+        # (columns, serialised predicate) -> the zero-copy frame resolved.
+        # Polars may resolve several scan nodes (a self-join) at once.
+        self._frames: dict[tuple[tuple[str, ...], str | None], pl.DataFrame] = {}
+        self._lock = threading.Lock()
+
+    def frame(self, projection: list[str] | None, predicate: pl.Expr | None) -> pl.DataFrame | None:
+        """The frame of ``projection`` and ``predicate``; None where :func:`_frame` gives none."""
+        cache, select = self._cache, self._select
+        try:
+            serialised = None if predicate is None else predicate.meta.serialize(format="json")
+        except Exception:  # an expression Polars cannot serialise: not remembered
+            return _frame(cache, select, projection, predicate)
+        key = (tuple(cache.schema.names if projection is None else projection), serialised)
+        with self._lock:
+            if cache.closed:
+                self._frames.clear()  # let go of the batches with the cache
+            frame = self._frames.get(key)
+            if frame is None:
+                frame = _frame(cache, select, projection, predicate)
+                if frame is not None:
+                    if len(self._frames) >= _REMEMBERED_FRAMES:
+                        self._frames.clear()
+                    self._frames[key] = frame
+        return frame
 
 
 def _frame(

@@ -13,7 +13,7 @@ anonymous RSS the parent samples throughout (:mod:`bcbench.memwatch`):
    and ``ingest_all()``;
 3. ``batchcorder.register`` in DuckDB and a group by over the whole cache;
 4. ``batchcorder.scan`` in Polars and a filter over the whole cache;
-5. a full replay through ``cache.reader()``.
+5. a full replay through ``cache.reader()``, summing every value.
 
 The stream is the same in both writes: batches of 64K rows of the benchmark
 schema, each with freshly copied buffers (copied from a pool of 16 generated
@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import json
+import math
 import os
 import shutil
 import signal
@@ -41,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from bcbench import data
 from bcbench.cases.common import CaseContext, case_row, error_row
@@ -153,9 +155,7 @@ def child_main(spec_json: str) -> int:
         _phase("polars", start, {"rows": int(kept["n"][0])})
 
         start = time.perf_counter()
-        rows = sum(batch.num_rows for batch in cache.reader())
-        if rows != total_rows:
-            raise AssertionError(f"the replay read {rows} rows of {total_rows}")
+        rows = _replay(cache, total_rows, sum(row[2] or 0.0 for row in groups))
         _phase("replay", start, {"rows": rows})
     finally:
         if cache is not None:
@@ -163,6 +163,23 @@ def child_main(spec_json: str) -> int:
         raw_path.unlink(missing_ok=True)
     print("DONE", flush=True)
     return 0
+
+
+def _replay(cache: Any, total_rows: int, duckdb_sum: float) -> int:
+    """Read every value of ``cache`` once; its row count, checked against the other phases.
+
+    A replay that only counted rows would read nothing: the batches are views
+    of the file.
+    """
+    rows, total = 0, 0.0
+    for batch in cache.reader():
+        rows += batch.num_rows
+        total += pc.sum(batch.column("value")).as_py() or 0.0
+    if rows != total_rows:
+        raise AssertionError(f"the replay read {rows} rows of {total_rows}")
+    if not math.isclose(total, duckdb_sum, rel_tol=1e-9):
+        raise AssertionError(f"the replay summed {total}, DuckDB {duckdb_sum}")
+    return rows
 
 
 def _phase(name: str, start: float, extra: dict[str, Any]) -> None:
