@@ -391,3 +391,19 @@ def test_a_schema_pyarrow_cannot_filter_skips_nothing() -> None:
     for dataset in (plain, data):
         with pytest.raises(pa.ArrowNotImplementedError):
             dataset.to_table(filter=pc.field("i") == 99)
+
+
+def test_a_filter_a_direct_call_cannot_evaluate_gives_what_pyarrow_gives() -> None:
+    # ``null == i`` casts ``i`` to double: pyarrow 18 refuses 2**53 + 1 there
+    # when the function is called directly, not in a scan. The batch is kept
+    # (its null rows pass) but not whole, so its rows are filtered one way or
+    # the other.
+    batches = [pa.record_batch({"i": pa.array([None, 2**53 + 1, 3], pa.int64())})]
+    null_set = pc.field("i").isin(pa.array([None], pa.int64()))  # true for a null
+    expression = pc.if_else(
+        null_set, null_set, pc.scalar(pa.scalar(None, pa.float64())) == pc.field("i")
+    )
+    expected = ds.InMemoryDataset(batches).to_table(filter=expression)
+    streaming = ReaderScanDataset(batches, batches[0].schema, BatchStatistics())
+    assert _table(streaming.scanner(filter=expression)).equals(expected)
+    assert expected["i"].to_pylist() == [None]

@@ -307,10 +307,16 @@ class ReaderScanDataset(CacheDataset):
             if run:
                 yield from self._scanned(run, columns, filter)
                 run = []
-            projected = batch if columns is None else batch.select(columns)
-            if not selection.whole[index]:
-                projected = rows.apply(batch, projected)
-            if projected.num_rows:
+            if selection.whole[index]:
+                projected = batch if columns is None else batch.select(columns)
+            else:
+                projected = _filtered(rows, batch, columns)
+            if projected is None:
+                # The scanner answers where a direct call of the filter's
+                # functions fails (pyarrow 18 casts some arguments safely
+                # there and not in a scan): as a plain dataset would.
+                yield from self._scanned([batch], columns, filter)
+            elif projected.num_rows:
                 yield projected
         if run:
             yield from self._scanned(run, columns, filter)
@@ -320,6 +326,18 @@ class ReaderScanDataset(CacheDataset):
     ) -> Iterator[pa.RecordBatch]:
         subset = ds.InMemoryDataset(batches, schema=self.schema)
         yield from subset.scanner(columns=columns, filter=filter).to_reader()
+
+
+def _filtered(
+    rows: RowFilter | None, batch: pa.RecordBatch, columns: list[str] | None
+) -> pa.RecordBatch | None:
+    """``batch``'s rows that ``rows`` keeps, projected; None if the filter fails on it."""
+    assert rows is not None
+    projected = batch if columns is None else batch.select(columns)
+    try:
+        return rows.apply(batch, projected)
+    except pa.ArrowException:
+        return None
 
 
 def arrow_can_filter(schema: pa.Schema) -> bool:
