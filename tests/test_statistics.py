@@ -61,6 +61,11 @@ COLUMNS: dict[str, tuple[pa.DataType, st.SearchStrategy[Any]]] = {
 }
 SCHEMA = pa.schema([(name, data_type) for name, (data_type, _) in COLUMNS.items()])
 FILTERABLE = pa.schema([field for field in SCHEMA if field.name != "sv"])
+#: pyarrow 18's dataset scanner compares a decimal column with a decimal
+#: literal of another scale wrongly (``0.0100 < dec`` keeps no row of
+#: ``dec = 0.02``; its compute functions called directly answer right), so a
+#: scan that skips by statistics cannot be held to it there.
+DECIMAL_SCALES_MISCOMPARED = int(pa.__version__.split(".")[0]) <= 18
 
 
 def _nullable(values: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -295,6 +300,8 @@ def test_scans_that_skip_give_what_pyarrow_gives(
     # holding one skip nothing (they fail as pyarrow's own scan does).
     schema = FILTERABLE
     drawn = [batch.select(schema.names) for batch in drawn]
+    if DECIMAL_SCALES_MISCOMPARED and "dec" in str(expression):
+        return
     plain = ds.InMemoryDataset(drawn, schema=schema)
     try:
         expected = plain.to_table(columns=columns, filter=expression)
