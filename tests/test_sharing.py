@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from batchcorder import CacheFileView, StreamCache
+from batchcorder.errors import CacheClosedError, CacheFileError
 from tests.conftest import CountingSource, make_batches
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -242,12 +243,14 @@ def test_a_dictionary_cache_refuses_to_pickle(tmp_path: Path) -> None:
 def test_a_closed_cache_refuses_to_pickle(finished_cache: Callable[..., StreamCache]) -> None:
     cache = finished_cache(2)
     view = CacheFileView(cache)
+    path = str(cache.complete_file)
     cache.close()
-    with pytest.raises(ValueError, match="closed"):
-        pickle.dumps(cache)
-    with pytest.raises(ValueError, match=r"closed, and close\(\) removed the file"):
-        pickle.dumps(view)
-    with pytest.raises(ValueError, match="closed"):
+    for refused in (lambda: pickle.dumps(cache), lambda: pickle.dumps(view)):
+        with pytest.raises(CacheClosedError, match="the cache was closed") as caught:
+            refused()
+        assert caught.value.path is not None and str(caught.value.path) == path
+        assert path in str(caught.value)
+    with pytest.raises(CacheClosedError, match="closed"):
         CacheFileView(cache)
 
 
@@ -273,25 +276,62 @@ def test_open_refuses_a_file_that_is_not_a_finished_ipc_file(tmp_path: Path) -> 
 # -- the file's lifetime ---------------------------------------------------------
 
 
-def test_a_view_opened_before_close_keeps_reading(
+def test_every_view_raises_once_the_cache_is_closed(
     finished_cache: Callable[..., StreamCache],
 ) -> None:
     cache = finished_cache(5)
+    path = str(cache.complete_file)
+    own = CacheFileView(cache)
     opened = pickle.loads(pickle.dumps(cache))
+    handed_out = opened.batch(1)  # maps the file
+    unread = pickle.loads(pickle.dumps(cache))  # maps nothing
+    stream = opened.reader()
     cache.close()
-    assert not Path(opened.path).exists()
-    assert pa.table(opened).equals(table_of(5))
+    assert not Path(path).exists()
+    reads: list[Callable[[CacheFileView], object]] = [
+        lambda view: view.batch(0),
+        list,
+        pa.table,
+        lambda view: view.reader().read_all(),
+        lambda view: view.num_rows,
+        lambda view: view.nbytes,
+        lambda view: view.batch_range(1, 3),
+        lambda view: view.split(2),
+    ]
+    for view in (own, opened, unread):
+        for read in reads:
+            with pytest.raises(CacheClosedError, match="the cache was closed") as caught:
+                read(view)
+            assert str(caught.value.path) == path
+    # A reader made before close() checks the file before each batch it hands out.
+    with pytest.raises(CacheClosedError):
+        stream.read_all()
+    # What cannot be taken back: a batch handed out before close() is a view of
+    # the map, which keeps the removed file's pages.
+    assert handed_out.equals(make_batches(5)[1])
 
 
-def test_opening_after_close_names_the_file(finished_cache: Callable[..., StreamCache]) -> None:
+def test_unpickling_never_fails_and_the_first_read_names_the_file(
+    finished_cache: Callable[..., StreamCache],
+) -> None:
     cache = finished_cache(2)
     shared = pickle.dumps(cache)
+    part = pickle.dumps(CacheFileView(cache).batch_range(1))
     path = cache.complete_file
     cache.close()
-    with pytest.raises(FileNotFoundError, match="StreamCache that owns it was closed") as caught:
-        pickle.loads(shared)
-    assert caught.value.filename == str(path)
+    received = pickle.loads(shared)  # nothing is opened yet
+    assert (received.num_batches, received.path) == (2, path)
+    assert "unreadable: CacheClosedError" in repr(received)
+    with pytest.raises(
+        CacheClosedError, match="the cache was closed or its file removed"
+    ) as caught:
+        received.batch(0)
+    assert caught.value.path == path
     assert str(path) in str(caught.value)
+    with pytest.raises(CacheClosedError):
+        pickle.loads(part).batch(0)
+    # A received view travels on as it came, to fail where it is read.
+    assert pickle.loads(pickle.dumps(received)).path == path
 
 
 def test_a_new_file_at_the_same_path_is_refused(
@@ -304,9 +344,11 @@ def test_a_new_file_at_the_same_path_is_refused(
     path.parent.mkdir(parents=True, exist_ok=True)
     with pa.ipc.new_file(path, make_batches(1)[0].schema) as writer:
         writer.write_batch(make_batches(1, start=7)[0])
-    with pytest.raises(FileNotFoundError, match="was replaced") as caught:
-        pickle.loads(shared)
-    assert caught.value.filename == str(path)
+    # Another file: most often its inode is new; a freed inode number may be
+    # reused, and then the file differs from the one shared by its size.
+    with pytest.raises((CacheClosedError, CacheFileError), match="cache") as caught:
+        pickle.loads(shared).batch(0)
+    assert caught.value.path == path
 
 
 def test_a_view_keeps_its_cache_alive(tmp_path: Path) -> None:
@@ -330,6 +372,7 @@ _POOL_SCRIPT = textwrap.dedent(
     import json, multiprocessing, os, pickle, sys
     import pyarrow as pa
     from batchcorder import StreamCache
+    from batchcorder.errors import CacheClosedError
 
     VIEW = None
 
@@ -342,16 +385,22 @@ _POOL_SCRIPT = textwrap.dedent(
         return index, os.getpid(), batch.column("id").to_pylist()
 
     def late(blob, queue):
+        view = pickle.loads(blob)  # never fails: the file is opened at the first read
         try:
-            pickle.loads(blob)
-            queue.put("opened")
-        except FileNotFoundError as error:
+            view.batch(0)
+            queue.put("read")
+        except CacheClosedError as error:
             queue.put(f"{type(error).__name__}: {error}")
 
     def held(view, ready, go, queue):
+        view.batch(0)  # maps the file before close()
         ready.set()
         go.wait()
-        queue.put(pa.table(view).column("id").to_pylist())
+        try:
+            pa.table(view)
+            queue.put("read")
+        except CacheClosedError as error:
+            queue.put(f"{type(error).__name__}: {error}")
 
     if __name__ == "__main__":
         method, directory = sys.argv[1], sys.argv[2]
@@ -380,7 +429,7 @@ _POOL_SCRIPT = textwrap.dedent(
         blob = pickle.dumps(cache)
         cache.close()
         go.set()
-        report["held_after_close"] = queue.get(timeout=60) == list(range(1000))
+        report["held"] = queue.get(timeout=60)
         keeper.join(60)
         opener = context.Process(target=late, args=(blob, queue))
         opener.start()
@@ -413,11 +462,11 @@ def test_worker_processes_read_every_batch_exactly_once_per_epoch(
     for epoch in report["epochs"]:
         assert epoch["indices"] == list(range(28))
         assert epoch["ids"] == list(range(1000))
-    # A worker that opened the file before close() keeps reading it...
-    assert report["held_after_close"]
-    # ...and one that opens it afterwards gets an error naming the file.
-    assert report["late"].startswith("FileNotFoundError")
-    assert report["path"] in report["late"]
+    # One lifetime: after close(), a worker that had mapped the file and one
+    # that receives it only then both get an error naming the file.
+    for outcome in (report["held"], report["late"]):
+        assert outcome.startswith("CacheClosedError: StreamCache is closed"), outcome
+        assert report["path"] in outcome
 
 
 def _readme_block(marker: str) -> str:

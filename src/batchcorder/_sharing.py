@@ -3,18 +3,34 @@
 A :class:`~batchcorder.StreamCache` lives in one process, but once it is in
 disk mode and has read its whole upstream, its file is one finished Arrow IPC
 file holding every batch (:attr:`StreamCache.complete_file`). That file is
-what travels: pickling the cache (or a view of it) sends the file's path, and
-unpickling opens the file again, memory-mapped, in the receiving process. Its
-batches are zero-copy views of the map, and every process on the machine
-reads the same pages of the page cache.
+what travels: pickling the cache (or a view of it) sends the file's path and
+the identity the file had when the cache finished writing it (device, inode,
+size, modification time). Unpickling never touches the file, so it never
+fails: a worker pool whose task fails to unpickle hangs (``multiprocessing``
+takes the ``OSError`` for a broken pipe) or breaks (``concurrent.futures``)
+without telling the caller why. The view opens the file, memory-mapped, at
+its first use, inside the task, where an error reaches the caller like any
+other. Its batches are zero-copy views of the map, and every process on the
+machine reads the same pages of the page cache.
 
-Lifetime: the file belongs to the cache, and ``close()`` removes it. The views
-that exist keep reading it (a map keeps the file's data until it is unmapped,
-also in a process forked after the close); unpickling a view afterwards raises
-``FileNotFoundError`` naming the file, in every process. The identity of the
-file (device, inode, size, modification time) travels with its path, so a
-different file that appears at the same path is refused, never read in its
-place. Disk space of a removed file is freed once the last view of it is gone.
+One lifetime for every consumer: the file belongs to the cache, and
+``close()`` removes it. From then on every view, in every process, raises
+:class:`~batchcorder.errors.CacheClosedError` naming the file at its next
+read, whether it had mapped the file before or not; so does a view whose file
+another process removed, or replaced by a new file at the same path.
+
+Before each read (:meth:`CacheFileView.batch`, each batch of an iteration or
+reader, :meth:`~CacheFileView.batch_range`) a view compares the file, through
+its own descriptor (``fstat``), with the identity the cache recorded when it
+finished the file: a file cut short or rewritten by another process raises
+:class:`~batchcorder.errors.CacheFileError` naming the file, instead of the
+``SIGBUS`` a read of a mapping past the end of a cut file causes, or a wrong
+value read from rewritten bytes. ``pickle.dumps(cache)`` refuses such a file
+the same way. What this cannot cover: batches already handed out are views of
+the map, so a file cut while they are being read still crashes that reader,
+and a rewrite that keeps the size and lands within the file system's
+timestamp granularity of the finish goes unseen (the check compares metadata,
+not contents).
 """
 
 from __future__ import annotations
@@ -30,6 +46,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import pyarrow as pa
 
 from batchcorder._types import holds_dictionary
+from batchcorder.errors import CacheClosedError, CacheFileError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -41,7 +58,7 @@ __all__ = ["CacheFileView", "reduce_cache"]
 
 
 class _FileIdentity(NamedTuple):
-    """What tells one file from another that later takes its path."""
+    """What tells one file from another that later takes its path, or from itself changed."""
 
     device: int
     inode: int
@@ -59,9 +76,7 @@ _SERVE_HINT = "or serve it over Arrow Flight with batchcorder.flight.serve"
 def _complete_file_of(cache: StreamCache) -> Path:
     """The cache's finished file, or an exception that says why there is none and what to do."""
     if cache.closed:
-        raise ValueError(
-            "cannot share a closed StreamCache with other processes: close() removed its file"
-        )
+        raise CacheClosedError(cache.disk_file)
     path = cache.complete_file
     if path is not None:
         return Path(path)
@@ -93,41 +108,68 @@ def _complete_file_of(cache: StreamCache) -> Path:
     )
 
 
+def _finished_identity_of(cache: StreamCache, path: Path) -> _FileIdentity:
+    """The identity the cache's store recorded when it finished the file (never a fresh stat)."""
+    recorded = getattr(cache._store, "finished_identity", None)
+    if recorded is None:  # closed since _complete_file_of looked
+        raise CacheClosedError(path)
+    size, modified_ns, inode, device = recorded
+    return _FileIdentity(device, inode, size, modified_ns)
+
+
+def _check_status(path: Path, expected: _FileIdentity, found: os.stat_result) -> None:
+    """Raise unless ``found`` is the file ``expected`` describes, unchanged and not removed.
+
+    Raises
+    ------
+    CacheClosedError
+        The file was removed (its cache closed), or another file took its path.
+    CacheFileError
+        The file was cut short or rewritten since its cache finished it.
+    """
+    if (found.st_dev, found.st_ino) != (expected.device, expected.inode):
+        raise CacheClosedError(path)
+    if found.st_size < expected.size:
+        raise CacheFileError(
+            path,
+            f"is {found.st_size} bytes long but was {expected.size} when its cache finished "
+            "it: another process truncated it, and the batches in the lost bytes cannot be read",
+        )
+    if (found.st_size, found.st_mtime_ns) != (expected.size, expected.modified_ns):
+        raise CacheFileError(
+            path,
+            "was modified by another process after its cache finished writing it; "
+            "its batches can no longer be trusted",
+        )
+    if found.st_nlink == 0:
+        raise CacheClosedError(path)
+
+
 class _MappedFile:
     """One finished Arrow IPC file, memory-mapped once per process, its batches decoded lazily.
 
     Decoding a batch reads only its metadata; the batch's buffers are views of
     the map. Decoded batches are kept (they cost no RAM: their data are file
     pages), guarded by a lock since the IPC reader is not shared across threads.
+    The descriptor stays open as long as the map, for :meth:`check`.
     """
 
     def __init__(self, path: Path, expected: _FileIdentity | None) -> None:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        except FileNotFoundError:
-            raise FileNotFoundError(
-                2,
-                "the cache file does not exist: the StreamCache that owns it was closed "
-                "(close() removes its file) or this process runs on another machine; keep "
-                "the cache open while other processes open its file, " + _SERVE_HINT,
-                str(path),
-            ) from None
-        try:
-            identity = _FileIdentity.of(os.fstat(fd))
-            if expected is not None and identity != expected:
-                raise FileNotFoundError(
-                    2,
-                    "the cache file was replaced: the file at this path is not the one "
-                    "that was shared (its StreamCache was closed)",
-                    str(path),
-                )
-            if identity.size == 0:
+            status = os.fstat(fd)
+            if expected is not None:
+                _check_status(path, expected, status)
+            if status.st_size == 0:
                 raise ValueError(f"{path} is empty: it is not a finished Arrow IPC file")
             mapped = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
-        finally:
+        except BaseException:
             os.close(fd)
+            raise
+        weakref.finalize(self, os.close, fd)
+        self._fd = fd
         self.path = path
-        self.identity = identity
+        self.identity = _FileIdentity.of(status)
         self.buffer = pa.py_buffer(mapped)
         try:
             self._reader = pa.ipc.open_file(self.buffer)
@@ -138,7 +180,12 @@ class _MappedFile:
         self._lock = threading.Lock()
         self._batches: list[pa.RecordBatch | None] = [None] * self.num_batches
 
+    def check(self) -> None:
+        """Raise unless the file is still the one mapped, unchanged and not removed."""
+        _check_status(self.path, self.identity, os.fstat(self._fd))
+
     def batch(self, index: int) -> pa.RecordBatch:
+        """Batch ``index`` of the file; the caller has checked the file first."""
         batch = self._batches[index]
         if batch is None:
             with self._lock:
@@ -147,13 +194,6 @@ class _MappedFile:
                     batch = self._reader.get_batch(index)
                     self._batches[index] = batch
         return batch
-
-
-def _identity_at(path: Path) -> _FileIdentity | None:
-    try:
-        return _FileIdentity.of(path.stat())
-    except OSError:
-        return None
 
 
 class _OpenFiles:
@@ -173,13 +213,12 @@ class _OpenFiles:
             mapped._lock = threading.Lock()
 
     def map(self, path: Path, expected: _FileIdentity | None) -> _MappedFile:
-        """The map of ``path``: this process's own if it has one of that very file, else a new one."""
+        """The checked map of ``path``: this process's own if it has one of that file, else new."""
         if expected is not None:
             with self.lock:
                 mapped = self.maps.get((str(path), expected))
-            # A map this process holds is reused only while the file is still
-            # there: unpickling after close() fails the same in every process.
-            if mapped is not None and _identity_at(path) == expected:
+            if mapped is not None:
+                mapped.check()
                 return mapped
         mapped = _MappedFile(path, expected)
         with self.lock:
@@ -191,10 +230,17 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_OPEN_FILES.renew_locks)
 
 
+def _map_cache_file(path: Path, expected: _FileIdentity) -> _MappedFile:
+    """The map of a cache's file; a file no longer there means its cache was closed."""
+    try:
+        return _OPEN_FILES.map(path, expected)
+    except FileNotFoundError:
+        raise CacheClosedError(path) from None
+
+
 def _reopen(path: str, identity: tuple[int, int, int, int], start: int, stop: int) -> CacheFileView:
-    """Unpickle a :class:`CacheFileView`: map the file again in this process."""
-    mapped = _OPEN_FILES.map(Path(path), _FileIdentity(*identity))
-    return CacheFileView._over(mapped, start, stop, owner=None)
+    """Unpickle a :class:`CacheFileView`. Never fails: the file is opened at the first read."""
+    return CacheFileView._make(Path(path), _FileIdentity(*identity), start, stop, None, None)
 
 
 class CacheFileView:
@@ -202,11 +248,13 @@ class CacheFileView:
 
     A view holds the batches ``[start, stop)`` of one finished Arrow IPC file,
     memory-mapped: :meth:`batch` returns batch ``i`` without a copy, any
-    number of readers replay the view, and a view pickles as the file's path
-    and its range, so it can be sent to worker processes (``spawn`` or
-    ``fork``) on the same machine, where it maps the file again. Pickling a
-    finished disk-mode :class:`~batchcorder.StreamCache` gives the view of its
-    whole file.
+    number of readers replay the view, and a view pickles as the file's path,
+    identity and range, so it can be sent to worker processes (``spawn`` or
+    ``fork``) on the same machine. Unpickling never fails; the view maps the
+    file at its first read, and each read first checks that the file is
+    still the one the cache finished (see the module documentation). Pickling
+    a finished disk-mode :class:`~batchcorder.StreamCache` gives the view of
+    its whole file.
 
     Like a cache, every ``__arrow_c_stream__`` call is a fresh reader, so
     pyarrow, DuckDB and Polars can scan a view again and again.
@@ -217,7 +265,8 @@ class CacheFileView:
         A disk-mode cache whose upstream is exhausted (call ``ingest_all()``)
         and whose file is one Arrow IPC file (``cache.complete_file``). The
         view keeps the cache alive, so the file stays while the view is
-        referenced; ``cache.close()`` still removes it.
+        referenced; ``cache.close()`` still removes it, and then every read of
+        every view of it raises :class:`~batchcorder.errors.CacheClosedError`.
 
     Raises
     ------
@@ -225,9 +274,13 @@ class CacheFileView:
         If ``cache`` is not a StreamCache, or is a memory-mode cache (its
         batches cannot leave the process).
     ValueError
-        If the cache is closed, its upstream is not exhausted, or its file does
-        not hold every batch as one IPC file (``write_policy="on_eviction"``,
+        If its upstream is not exhausted, or its file does not hold every
+        batch as one IPC file (``write_policy="on_eviction"``,
         dictionary-encoded fields). The message says what to do instead.
+    CacheClosedError
+        If the cache is closed (a ``ValueError``).
+    CacheFileError
+        If another process changed the file since the cache finished it.
 
     Examples
     --------
@@ -256,13 +309,23 @@ class CacheFileView:
     [4, 2]
     >>> [part.num_batches for part in received.split(2)]
     [1, 2]
+
+    Once the cache is closed, every view of its file says so at its next read:
+
     >>> cache.close()
+    >>> received.batch(0)
+    Traceback (most recent call last):
+    ...
+    batchcorder.errors.CacheClosedError: StreamCache is closed: the cache was closed or its file removed, ...
     """
 
-    _file: _MappedFile
+    _path: Path
+    _identity: _FileIdentity
+    _file: _MappedFile | None
     _start: int
     _stop: int
     _owner: StreamCache | None
+    _rows: int | None
 
     def __init__(self, cache: StreamCache) -> None:
         from batchcorder._cache import StreamCache
@@ -273,12 +336,16 @@ class CacheFileView:
                 "use CacheFileView.open(path) for an Arrow IPC file"
             )
         path = _complete_file_of(cache)
-        mapped = _OPEN_FILES.map(path, None)
-        self._init(mapped, 0, mapped.num_batches, cache)
+        identity = _finished_identity_of(cache, path)
+        mapped = _map_cache_file(path, identity)
+        self._init(path, identity, 0, mapped.num_batches, mapped, cache)
 
     @classmethod
     def open(cls, path: str | PathLike[str]) -> CacheFileView:
         """A view of every batch of the finished Arrow IPC file at ``path``.
+
+        The file's identity is taken now: a later change to it, or its
+        removal, makes the view's reads raise.
 
         Parameters
         ----------
@@ -310,45 +377,94 @@ class CacheFileView:
         >>> CacheFileView.open(path.with_name("gone.arrow"))
         Traceback (most recent call last):
         ...
-        FileNotFoundError: [Errno 2] the cache file does not exist: ...gone.arrow'
+        FileNotFoundError: [Errno 2] No such file or directory: '...gone.arrow'
         """
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
         mapped = _OPEN_FILES.map(Path(path), None)
-        return cls._over(mapped, 0, mapped.num_batches, owner=None)
+        return cls._make(mapped.path, mapped.identity, 0, mapped.num_batches, mapped, None)
 
     @classmethod
-    def _over(
-        cls, mapped: _MappedFile, start: int, stop: int, owner: StreamCache | None
+    def _make(
+        cls,
+        path: Path,
+        identity: _FileIdentity,
+        start: int,
+        stop: int,
+        mapped: _MappedFile | None,
+        owner: StreamCache | None,
     ) -> CacheFileView:
         view = cls.__new__(cls)
-        view._init(mapped, start, stop, owner)
+        view._init(path, identity, start, stop, mapped, owner)
         return view
 
-    def _init(self, mapped: _MappedFile, start: int, stop: int, owner: StreamCache | None) -> None:
-        if not 0 <= start <= stop <= mapped.num_batches:
+    def _init(
+        self,
+        path: Path,
+        identity: _FileIdentity,
+        start: int,
+        stop: int,
+        mapped: _MappedFile | None,
+        owner: StreamCache | None,
+    ) -> None:
+        self._path = path
+        self._identity = identity
+        self._start = start
+        self._stop = stop
+        # None until the first read of a view that arrived by pickle.
+        self._file = None
+        if mapped is not None:
+            self._attach(mapped)
+        # Keeps the cache (and so its file) alive while this view is referenced.
+        self._owner = owner
+        self._rows = None
+
+    def _attach(self, mapped: _MappedFile) -> None:
+        if not 0 <= self._start <= self._stop <= mapped.num_batches:
             raise ValueError(
-                f"batch range [{start}, {stop}) does not lie within the file's "
+                f"batch range [{self._start}, {self._stop}) does not lie within the file's "
                 f"{mapped.num_batches} batches: {mapped.path}"
             )
         self._file = mapped
-        self._start = start
-        self._stop = stop
-        # Keeps the cache (and so its file) alive while this view is referenced.
-        self._owner = owner
-        self._rows: int | None = None
+
+    def _checked_file(self) -> _MappedFile:
+        """The map, once the file is checked: still there and as its cache finished it.
+
+        Raises
+        ------
+        CacheClosedError
+            If the cache was closed, or the file removed or replaced.
+        CacheFileError
+            If the file was cut short or rewritten.
+        """
+        owner = self._owner
+        if owner is not None and owner.closed:
+            raise CacheClosedError(self._path)
+        mapped = self._file
+        if mapped is None:
+            # The first read of a view that arrived by pickle: map the file.
+            mapped = _map_cache_file(self._path, self._identity)
+            self._attach(mapped)
+        else:
+            mapped.check()
+        return mapped
+
+    def _detached(self) -> CacheFileView:
+        """This view without its cache: pickles even after close() (then its reads raise)."""
+        return self._make(self._path, self._identity, self._start, self._stop, self._file, None)
 
     # -- what the view holds ----------------------------------------------
 
     @property
     def path(self) -> Path:
         """The file the view reads."""
-        return self._file.path
+        return self._path
 
     @property
     def schema(self) -> pa.Schema:
-        """The schema of every batch."""
-        return self._file.schema
+        """The schema of every batch (maps the file if the view has not read it yet)."""
+        mapped = self._file
+        return (mapped if mapped is not None else self._checked_file()).schema
 
     @property
     def start(self) -> int:
@@ -369,13 +485,15 @@ class CacheFileView:
     def num_rows(self) -> int:
         """Rows over every batch of the view (read from the batches' metadata, not their data)."""
         if self._rows is None:
-            self._rows = sum(self.batch(index).num_rows for index in range(self.num_batches))
+            self._rows = sum(batch.num_rows for batch in self)
+        else:
+            self._checked_file()
         return self._rows
 
     @property
     def nbytes(self) -> int:
         """Bytes of the buffers of the view's batches (from their metadata, not their data)."""
-        return sum(self.batch(index).get_total_buffer_size() for index in range(self.num_batches))
+        return sum(batch.get_total_buffer_size() for batch in self)
 
     def batch(self, index: int) -> pa.RecordBatch:
         """Batch ``index`` of the view (negative counts from the end), a zero-copy view of the file.
@@ -396,6 +514,10 @@ class CacheFileView:
             If ``index`` is not an integer.
         IndexError
             If ``index`` is out of range.
+        CacheClosedError
+            If the cache was closed, or its file removed.
+        CacheFileError
+            If another process cut or rewrote the file.
         """
         try:
             position = operator.index(index)
@@ -406,7 +528,7 @@ class CacheFileView:
             position += count
         if not 0 <= position < count:
             raise IndexError(f"batch index {index} out of range for a view of {count} batches")
-        return self._file.batch(self._start + position)
+        return self._checked_file().batch(self._start + position)
 
     def batch_range(self, start: int, stop: int | None = None) -> CacheFileView:
         """The view of batches ``[start, stop)`` of this view (slice rules: negatives, clamping).
@@ -422,14 +544,21 @@ class CacheFileView:
         -------
         CacheFileView
             Over the same map; pickles as the file's path and the range.
+
+        Raises
+        ------
+        CacheClosedError, CacheFileError
+            As :meth:`batch`: the file is checked.
         """
         for name, value in (("start", start), ("stop", stop)):
             if value is not None and not isinstance(value, int):
                 raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+        mapped = self._checked_file()
         positions = range(self.num_batches)[start:stop]
         first = self._start + positions.start
         # An empty slice may end before it starts (range(10)[7:3]).
-        return self._over(self._file, first, max(first, self._start + positions.stop), self._owner)
+        last = max(first, self._start + positions.stop)
+        return self._make(self._path, self._identity, first, last, mapped, self._owner)
 
     def split(self, parts: int) -> list[CacheFileView]:
         """``parts`` contiguous views covering this one, their batch counts differing by at most one.
@@ -453,17 +582,21 @@ class CacheFileView:
 
     # -- reading -----------------------------------------------------------
 
-    def _batches(self) -> list[pa.RecordBatch]:
-        return [self._file.batch(index) for index in range(self._start, self._stop)]
-
     def __iter__(self) -> Iterator[pa.RecordBatch]:
-        """Iterate the view's batches in order."""
+        """Iterate the view's batches in order, checking the file before each."""
         for index in range(self._start, self._stop):
-            yield self._file.batch(index)
+            yield self._checked_file().batch(index)
 
     def reader(self) -> pa.RecordBatchReader:
-        """A new reader of the view's batches, from the first; no buffer is copied."""
-        return pa.Table.from_batches(self._batches(), schema=self.schema).to_reader()
+        """A new reader of the view's batches, from the first; no buffer is copied.
+
+        The file is checked now, so that a closed or changed file raises here
+        with its own class, and again before each batch the reader hands out
+        (through an Arrow C stream, that error arrives as an Arrow error
+        carrying its message).
+        """
+        schema = self._checked_file().schema
+        return pa.RecordBatchReader.from_batches(schema, iter(self))
 
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
         """Export a new reader of the view's batches as an Arrow C stream capsule."""
@@ -476,30 +609,42 @@ class CacheFileView:
     # -- pickling ----------------------------------------------------------
 
     def __reduce__(self) -> tuple[Any, ...]:
-        """Pickle as the file's path, identity and batch range; unpickling maps the file again."""
-        if self._owner is not None and self._owner.closed:
-            raise ValueError(
-                f"cannot pickle a view of {self.path}: its StreamCache is closed, and "
-                "close() removed the file"
-            )
-        mapped = self._file
-        return (_reopen, (str(mapped.path), tuple(mapped.identity), self._start, self._stop))
+        """Pickle as the file's path, identity and batch range; the receiver maps it at first read.
+
+        Raises
+        ------
+        CacheClosedError
+            If the view's cache (in this process) is closed.
+        """
+        owner = self._owner
+        if owner is not None and owner.closed:
+            raise CacheClosedError(self._path)
+        return (_reopen, (str(self._path), tuple(self._identity), self._start, self._stop))
 
     def __repr__(self) -> str:
-        return (
-            f"<CacheFileView batches {self._start} to {self._stop} of {self._file.num_batches}, "
-            f"{self.num_rows} rows, schema: {self.schema.names}>"
-        )
+        head = f"<CacheFileView batches {self._start} to {self._stop}"
+        try:
+            mapped = self._checked_file()
+            return f"{head} of {mapped.num_batches}, {self.num_rows} rows, schema: {mapped.schema.names}>"
+        except (OSError, ValueError) as error:
+            return f"{head} of {str(self._path)!r}, unreadable: {type(error).__name__}>"
 
 
 def reduce_cache(cache: StreamCache) -> tuple[Any, ...]:
     """``StreamCache.__reduce__``: a finished disk-mode cache pickles as the view of its file.
+
+    The identity sent is the one the cache recorded when it finished the
+    file, and the file is checked against it first.
 
     Raises
     ------
     TypeError
         For a memory-mode cache.
     ValueError
-        For a closed cache, or one whose file is not one finished IPC file holding every batch.
+        For a cache whose file is not one finished IPC file holding every batch.
+    CacheClosedError
+        For a closed cache (a ``ValueError``).
+    CacheFileError
+        If another process cut or rewrote the file since the cache finished it.
     """
     return CacheFileView(cache).__reduce__()

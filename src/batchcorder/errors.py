@@ -21,12 +21,18 @@ class                             built-in base       raised when
 Misuse of an argument raises the plain :class:`TypeError` or
 :class:`ValueError` with a message naming the argument; an upstream stream's
 own exception reaches every reader unchanged.
+
+Every class pickles as the arguments it was made with, so an error raised in
+a worker process (``multiprocessing``, ``concurrent.futures``, Ray) reaches
+the caller as the same class with the same message.
 """
 
 from __future__ import annotations
 
 import errno
+import functools
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "BatchEvictedError",
@@ -40,8 +46,49 @@ __all__ = [
 ]
 
 
-class CacheClosedError(ValueError):
+def _rebuild(cls: type[BaseException], args: tuple[Any, ...], keywords: dict[str, Any]) -> Any:
+    """Unpickle an error of this module: call its class with the arguments it was made with."""
+    return cls(*args, **keywords)
+
+
+class _PicklesAsArguments:
+    """Mixin: the error pickles as its class and the arguments of its ``__init__``.
+
+    ``BaseException`` pickles as ``(type, self.args)``, and ``self.args`` holds
+    the formatted message, not what these classes' ``__init__`` takes:
+    unpickling would fail (or garble the message), and a worker pool whose
+    result fails to unpickle hangs or breaks instead of raising.
+    """
+
+    _arguments: tuple[Any, ...]
+    _keywords: dict[str, Any]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+
+        # Wraps __init__ rather than __new__: an OSError subclass with a __new__
+        # of its own would no longer have its errno set by OSError.__init__.
+        @functools.wraps(init)
+        def recording_init(self: _PicklesAsArguments, *args: Any, **keywords: Any) -> None:
+            if "_arguments" not in self.__dict__:  # the outermost class's arguments
+                self._arguments, self._keywords = args, keywords
+            init(self, *args, **keywords)
+
+        cls.__init__ = recording_init  # type: ignore[method-assign]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self._arguments, self._keywords))
+
+
+class CacheClosedError(_PicklesAsArguments, ValueError):
     """The cache was closed: it holds no batch and pulls nothing.
+
+    Given ``path``, the cache file a reader in this or another process needed
+    is gone: its cache was closed (``close()`` removes it) or the file was
+    removed.
 
     Examples
     --------
@@ -56,11 +103,18 @@ class CacheClosedError(ValueError):
     StreamCache is closed
     """
 
-    def __init__(self) -> None:
-        super().__init__("StreamCache is closed")
+    def __init__(self, path: Path | str | None = None) -> None:
+        message = "StreamCache is closed"
+        if path is not None:
+            message += (
+                f": the cache was closed or its file removed, so cache file {str(path)!r} "
+                "cannot be read; keep the cache open while its file is read"
+            )
+        super().__init__(message)
+        self.path = path
 
 
-class ReaderLimitError(ValueError):
+class ReaderLimitError(_PicklesAsArguments, ValueError):
     """``max_readers`` readers exist already; the cap counts every reader ever created.
 
     Each engine query over a cache takes a reader of its own, so with
@@ -88,7 +142,7 @@ class ReaderLimitError(ValueError):
         self.max_readers = max_readers
 
 
-class BatchEvictedError(ValueError):
+class BatchEvictedError(_PicklesAsArguments, ValueError):
     """A batch every live reader had moved past was freed (``max_readers``).
 
     Raised by ``reader(from_start=True)`` once batch 0 is gone.
@@ -106,7 +160,7 @@ class BatchEvictedError(ValueError):
         self.position = position
 
 
-class ReaderConsumedError(ValueError):
+class ReaderConsumedError(_PicklesAsArguments, ValueError):
     """A reader was handed to a consumer by an Arrow stream export and cannot be read again."""
 
     def __init__(self) -> None:
@@ -116,7 +170,7 @@ class ReaderConsumedError(ValueError):
         )
 
 
-class SchemaMismatchError(ValueError):
+class SchemaMismatchError(_PicklesAsArguments, ValueError):
     """An upstream batch does not match the schema the upstream declared.
 
     Recorded like an upstream failure: every reader reaching that batch gets
@@ -140,7 +194,7 @@ class SchemaMismatchError(ValueError):
         self.position = position
 
 
-class IngestionInterruptedError(RuntimeError):
+class IngestionInterruptedError(_PicklesAsArguments, RuntimeError):
     """The thread pulling a batch was interrupted (Ctrl-C); the stream cannot go on.
 
     The interrupted thread gets the ``KeyboardInterrupt`` itself; every other
@@ -156,7 +210,7 @@ class IngestionInterruptedError(RuntimeError):
         self.position = position
 
 
-class CacheFileError(OSError):
+class CacheFileError(_PicklesAsArguments, OSError):
     """The cache file no longer holds what the cache wrote (truncated or replaced).
 
     Raised before a batch is read from the file, instead of the crash
@@ -168,7 +222,7 @@ class CacheFileError(OSError):
         self.path = path
 
 
-class DiskCapacityError(OSError, MemoryError):
+class DiskCapacityError(_PicklesAsArguments, OSError, MemoryError):
     """The next batch would take the cache file past ``disk_capacity``.
 
     Raised before anything is written, so every batch already in the cache

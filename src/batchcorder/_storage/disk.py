@@ -385,3 +385,23 @@ class DiskStore:
     @property
     def disk_bytes(self) -> int:
         return self._appender.size
+
+    @property
+    def finished_identity(self) -> tuple[int, int, int, int] | None:
+        """``(size, mtime_ns, inode, device)`` of the file as the store finished it, else None.
+
+        None before :meth:`finish` and after :meth:`close`. Size and
+        modification time are those recorded when the store finished writing;
+        inode and device are the descriptor's, which never change. What other
+        processes are sent, so that they refuse a file changed since.
+        """
+        with self._lock:
+            state = self._file_state if self._finished and not self._closed else None
+        if state is None:
+            return None
+        try:
+            with self._using_file() as fd:
+                found = os.fstat(fd)
+        except CacheClosedError:
+            return None
+        return (state[0], state[1], found.st_ino, found.st_dev)
