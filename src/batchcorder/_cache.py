@@ -97,21 +97,22 @@ class StreamCache(ClosesOnExit):
         upstream = open_upstream(reader)
         store = open_store(options, upstream.schema)
         try:
-            # Removes the cache file even if close() is never called.
-            self._finalizer = weakref.finalize(self, store.close)
+            bounds = StreamBounds()
+            self._ingestion = Ingestion(
+                upstream,
+                store,
+                bounds,
+                defer_byte_count=store.keeps_every_batch and options.max_readers is None,
+            )
+            self._registry = ReaderRegistry(options.max_readers, store.drop, bounds)
+            # The shared state every reader holds: its Lifetime releases the
+            # store (and removes the cache file) once the last holder is gone.
+            self._replay = Replay(self._ingestion, store, self._registry)
         except BaseException:
+            # Even an interrupt here must not leave the file behind.
             store.close()
             raise
         self._store = store
-        bounds = StreamBounds()
-        self._ingestion = Ingestion(
-            upstream,
-            store,
-            bounds,
-            defer_byte_count=store.keeps_every_batch and options.max_readers is None,
-        )
-        self._registry = ReaderRegistry(options.max_readers, store.drop, bounds)
-        self._replay = Replay(self._ingestion, store, self._registry)
         self._statistics = BatchStatistics()
 
     # -- public properties -------------------------------------------------
@@ -247,11 +248,11 @@ class StreamCache(ClosesOnExit):
             If ``max_readers`` readers were created already.
         BatchEvictedError
             If batch 0 has been evicted and ``from_start`` is True.
-        CacheFileError
-            If the cache file was truncated by another process.
 
-        All but the first are ``ValueError`` subclasses, except
-        ``CacheFileError``, an ``OSError``.
+        All but the first are ``ValueError`` subclasses. Reading a batch that
+        must come from a cache file another process truncated or changed
+        raises ``CacheFileError`` (an ``OSError``); batches held in RAM are
+        still served.
 
         Examples
         --------
@@ -266,9 +267,7 @@ class StreamCache(ClosesOnExit):
         [2, 3]
         """
         start = validate_flag("from_start", from_start)
-        if self._ingestion.closed:
-            raise CacheClosedError()
-        self._store.check_file()
+        self._replay.lifetime.check_open()
         admission = self._registry.admit(start, self._ingestion.frontier)
         new_reader = StreamCacheReader(
             self._replay, admission.position, admission.token, admission.tracked
@@ -375,8 +374,7 @@ class StreamCache(ClosesOnExit):
         ...
         batchcorder.errors.CacheClosedError: StreamCache is closed
         """
-        self._ingestion.close()
-        self._finalizer()
+        self._replay.lifetime.close()
 
     def __repr__(self) -> str:
         mode = "disk" if self._store.file_path is not None else "memory"
