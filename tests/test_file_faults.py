@@ -227,8 +227,10 @@ def test_batches_in_the_hot_layer_are_served_after_the_file_changed(tmp_path: Pa
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000))
     with pytest.raises(CacheFileError, match="modified by another process"):
         next(cache.reader())
-    hot = reading  # its next batches are in RAM
-    assert [batch.equals(expected) for batch, expected in zip(hot, batches[2:])] == [True, True]
+    # The first reader's next batches are in RAM: served.
+    assert [
+        batch.equals(expected) for batch, expected in zip(reading, batches[2:], strict=True)
+    ] == [True, True]
     cache.close()
 
 

@@ -112,7 +112,7 @@ def validate_options(
             )
         # Absolute now: a later os.chdir() must not move the cache file, and
         # a worker process started elsewhere must find it.
-        directory = Path(os.path.abspath(os.fspath(disk_path)))
+        directory = Path(os.fspath(disk_path)).absolute()
         if directory.exists() and not directory.is_dir():
             raise ValueError(f"disk_path must be a directory, but {str(directory)!r} is a file")
         capacity = _positive_int("disk_capacity", disk_capacity)

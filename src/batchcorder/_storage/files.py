@@ -122,7 +122,7 @@ def create_private_file(directory: Path, suffix: str = ".arrow") -> tuple[Path, 
 def _same_file(path: Path, found: os.stat_result) -> bool:
     """Whether ``path`` still names the file ``found`` describes."""
     try:
-        named = os.stat(path, follow_symlinks=False)
+        named = path.lstat()
     except FileNotFoundError:
         return False
     return (named.st_dev, named.st_ino) == (found.st_dev, found.st_ino)
@@ -158,13 +158,13 @@ def sweep_stale_files(directory: Path) -> list[Path]:
     if fcntl is None:
         return []
     try:
-        names = os.listdir(directory)
+        entries = list(directory.iterdir())
     except OSError:
         return []
     return [
-        directory / name
-        for name in names
-        if _CACHE_FILE_NAME.fullmatch(name) and _remove_if_stale(directory / name)
+        entry
+        for entry in entries
+        if _CACHE_FILE_NAME.fullmatch(entry.name) and _remove_if_stale(entry)
     ]
 
 
