@@ -15,6 +15,7 @@ from batchcorder._casting import CastingStreamCache
 from batchcorder._closing import ClosesOnExit
 from batchcorder._eviction import ReaderRegistry
 from batchcorder._ingestion import Ingestion
+from batchcorder._lifetime import Lifetime
 from batchcorder._options import validate_flag, validate_options
 from batchcorder._reader import StreamCacheReader
 from batchcorder._replay import Replay
@@ -198,6 +199,11 @@ class StreamCache(ClosesOnExit):
     def closed(self) -> bool:
         """Whether :meth:`close` has been called."""
         return self._ingestion.closed
+
+    @property
+    def _lifetime(self) -> Lifetime:
+        """The cache's shared lifetime (see :func:`batchcorder._lifetime.lifetime_of`)."""
+        return self._replay.lifetime
 
     @property
     def stats(self) -> CacheStats:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 if TYPE_CHECKING:
+    from batchcorder._lifetime import Lifetime
     from batchcorder._protocol import Replayable
     from batchcorder._stats import CacheStats
 
@@ -54,6 +55,13 @@ class CastingStreamCache:
             )
         self._cache = cache
         self._schema = target_schema
+
+    @property
+    def _lifetime(self) -> Lifetime:
+        """The lifetime of the cache this view reads."""
+        from batchcorder._lifetime import lifetime_of
+
+        return lifetime_of(self._cache)
 
     @property
     def schema(self) -> pa.Schema:
