@@ -254,3 +254,19 @@ def test_the_sweep_touches_only_cache_files(tmp_path: Path) -> None:
     assert "batchcorder-notes.arrow" in cache_files(tmp_path)
     cache.close()
     cleanup()
+
+
+# -- as the reference does ---------------------------------------------------------
+
+
+def test_a_consumed_reader_says_so_for_its_schema_and_casts() -> None:
+    reader = StreamCache(TABLE).reader()
+    pa.table(reader)
+    for use in (
+        lambda: reader.schema,
+        reader.__arrow_c_schema__,
+        lambda: reader.cast(TABLE.schema),
+        lambda: next(reader),
+    ):
+        with pytest.raises(ValueError, match="already consumed"):
+            use()

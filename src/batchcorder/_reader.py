@@ -66,7 +66,7 @@ class StreamCacheReader(ClosesOnExit):
     >>> next(reader)
     Traceback (most recent call last):
     ...
-    batchcorder.errors.ReaderConsumedError: this StreamCacheReader has been consumed by an Arrow stream export; create a new one with StreamCache.reader()
+    batchcorder.errors.ReaderConsumedError: Reader already consumed: an Arrow stream export took its batches; create a new one with StreamCache.reader()
     """
 
     def __init__(self, source: ReaderSource, position: int, token: int, tracked: bool) -> None:
@@ -84,7 +84,9 @@ class StreamCacheReader(ClosesOnExit):
 
     @property
     def schema(self) -> pa.Schema:
-        """The cache's schema."""
+        """The cache's schema; ``ReaderConsumedError`` once an export consumed the reader."""
+        if self._consumed:
+            raise ReaderConsumedError()
         return self._source.schema
 
     @property
@@ -146,9 +148,9 @@ class StreamCacheReader(ClosesOnExit):
             # consumer a C++ reader, which needs no Python (nor the GIL) per batch.
             self._position += len(remaining)
             self.close()
-            return pa.Table.from_batches(remaining, schema=self.schema).to_reader()
+            return pa.Table.from_batches(remaining, schema=self._source.schema).to_reader()
         # iter(callable, sentinel) ends when _advance raises StopIteration.
-        return pa.RecordBatchReader.from_batches(self.schema, iter(self._advance, None))
+        return pa.RecordBatchReader.from_batches(self._source.schema, iter(self._advance, None))
 
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
         """Export the remaining batches as an Arrow C stream; consumes the reader."""
