@@ -17,7 +17,7 @@ from batchcorder._eviction import ReaderRegistry
 from batchcorder._ingestion import Ingestion
 from batchcorder._lifetime import Lifetime
 from batchcorder._options import validate_flag, validate_options
-from batchcorder._reader import StreamCacheReader
+from batchcorder._reader import StreamCacheReader, describe_schema
 from batchcorder._replay import Replay
 from batchcorder._statistics import BatchStatistics
 from batchcorder._stats import CacheStats
@@ -382,8 +382,101 @@ class StreamCache(ClosesOnExit):
         """
         self._replay.lifetime.close()
 
-    def __repr__(self) -> str:
-        mode = "disk" if self._store.file_path is not None else "memory"
+    def __len__(self) -> int:
+        """The number of batches, once the upstream is exhausted.
+
+        Raises
+        ------
+        TypeError
+            While the stream is not fully ingested (as ``len()`` of an object
+            without a length does), saying how to get there.
+
+        Examples
+        --------
+        >>> import pyarrow as pa
+        >>> from batchcorder import StreamCache
+        >>> cache = StreamCache(pa.table({"x": [1, 2, 3]}).to_reader(max_chunksize=2))
+        >>> len(cache)
+        Traceback (most recent call last):
+        ...
+        TypeError: len() is not available until the stream is fully ingested; call ingest_all() first or check upstream_exhausted
+        >>> cache.ingest_all(), len(cache)
+        (2, 2)
+        """
         ingestion = self._ingestion
-        state = "closed" if ingestion.closed else f"{ingestion.frontier} batches ingested"
-        return f"<StreamCache {mode} mode, {state}, schema: {ingestion.schema.names}>"
+        if not ingestion.exhausted:
+            raise TypeError(
+                "len() is not available until the stream is fully ingested; "
+                "call ingest_all() first or check upstream_exhausted"
+            )
+        return ingestion.frontier
+
+    def __repr__(self) -> str:
+        """``StreamCache(ingested=N, exhausted=..., schema=...)``, plus the mode and whether closed.
+
+        Examples
+        --------
+        >>> import pyarrow as pa
+        >>> from batchcorder import StreamCache
+        >>> StreamCache(pa.table({"x": [1], "s": ["a"]}))
+        StreamCache(ingested=0, exhausted=False, schema=x: int64, s: string, mode=memory)
+        """
+        ingestion = self._ingestion
+        mode = "disk" if self._store.file_path is not None else "memory"
+        closed = ", closed" if ingestion.closed else ""
+        return (
+            f"StreamCache(ingested={ingestion.frontier}, exhausted={ingestion.exhausted}, "
+            f"schema={describe_schema(ingestion.schema)}, mode={mode}{closed})"
+        )
+
+    # -- the reference's constructors -----------------------------------------
+
+    @classmethod
+    def in_memory(
+        cls, reader: Any, capacity: int | None = None, *, max_readers: int | None = None
+    ) -> StreamCache:
+        """A memory-mode cache: ``StreamCache(reader, memory_capacity=capacity, max_readers=...)``.
+
+        Examples
+        --------
+        >>> import pyarrow as pa
+        >>> from batchcorder import StreamCache
+        >>> with StreamCache.in_memory(pa.table({"x": [1, 2]})) as cache:
+        ...     pa.table(cache).num_rows
+        2
+        """
+        return cls(reader, memory_capacity=capacity, max_readers=max_readers)
+
+    @classmethod
+    def on_disk(
+        cls,
+        reader: Any,
+        path: str | PathLike[str],
+        disk_capacity: int,
+        memory_capacity: int | None = None,
+        *,
+        write_policy: str = "on_insertion",
+        max_readers: int | None = None,
+    ) -> StreamCache:
+        """A disk-mode cache: the file in directory ``path``, at most ``disk_capacity`` bytes.
+
+        The same as ``StreamCache(reader, memory_capacity, path, disk_capacity,
+        write_policy, max_readers)``.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> import pyarrow as pa
+        >>> from batchcorder import StreamCache
+        >>> with StreamCache.on_disk(pa.table({"x": [1, 2]}), tempfile.mkdtemp(), 1 << 20) as cache:
+        ...     pa.table(cache).num_rows, cache.disk_file is not None
+        (2, True)
+        """
+        return cls(
+            reader,
+            memory_capacity=memory_capacity,
+            disk_path=path,
+            disk_capacity=disk_capacity,
+            write_policy=write_policy,
+            max_readers=max_readers,
+        )

@@ -115,6 +115,11 @@ class CastingStreamCache:
         """Export the target schema as an Arrow C schema capsule."""
         return self._schema.__arrow_c_schema__()
 
+    def __repr__(self) -> str:
+        from batchcorder._reader import describe_schema
+
+        return f"CastingStreamCache(schema={describe_schema(self._schema)})"
+
     def cast(self, target_schema: pa.Schema) -> CastingStreamCache:
         """Return a view casting the original batches to ``target_schema`` instead."""
         return CastingStreamCache(self._cache, target_schema)

@@ -10,7 +10,7 @@ from batchcorder._bounds import StreamBounds
 from batchcorder._closing import ClosesOnExit
 from batchcorder.errors import ReaderConsumedError
 
-__all__ = ["ReaderSource", "StreamCacheReader"]
+__all__ = ["ReaderSource", "StreamCacheReader", "describe_schema"]
 
 
 class ReaderSource(Protocol):
@@ -81,6 +81,7 @@ class StreamCacheReader(ClosesOnExit):
         self._tracked = tracked
         self._consumed = False
         self._closed = False
+        self._released = False
 
     @property
     def schema(self) -> pa.Schema:
@@ -91,7 +92,7 @@ class StreamCacheReader(ClosesOnExit):
 
     @property
     def closed(self) -> bool:
-        """Whether the reader is closed, exhausted or consumed by an export."""
+        """Whether the reader was closed or consumed by an export (not merely read to the end)."""
         return self._closed or self._consumed
 
     def __iter__(self) -> StreamCacheReader:
@@ -134,7 +135,9 @@ class StreamCacheReader(ClosesOnExit):
             raise StopIteration
         batch = self._source.fetch(position)
         if batch is None:
-            self.close()
+            # At the end: nothing is kept for this reader any more, but it is
+            # not closed (as in the reference, ``closed`` stays False).
+            self._release()
             raise StopIteration
         return batch
 
@@ -189,9 +192,28 @@ class StreamCacheReader(ClosesOnExit):
         if self._closed:
             return
         self._closed = True
-        if self._tracked:
+        self._release()
+
+    def _release(self) -> None:
+        """Tell the cache (``max_readers``) that no batch needs keeping for this reader; once."""
+        if self._tracked and not self._released:
+            self._released = True
             self._source.finished(self._token)
 
     def __repr__(self) -> str:
-        state = "closed" if self.closed else f"at batch {self._position}"
-        return f"<StreamCacheReader {state}>"
+        return (
+            f"StreamCacheReader(closed={self.closed}, position={self._position}, "
+            f"schema={describe_schema(self._source.schema)})"
+        )
+
+
+def describe_schema(schema: pa.Schema) -> str:
+    """``name: type, ...`` on one line.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> describe_schema(pa.schema([("x", pa.int64()), ("s", pa.string())]))
+    'x: int64, s: string'
+    """
+    return ", ".join(f"{field.name}: {field.type}" for field in schema)

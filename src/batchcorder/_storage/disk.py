@@ -303,12 +303,24 @@ class DiskStore:
             self._check_file(fd, end)
         if mapped is None or mapped.size < end:
             raise CacheFileError(self.file_path, f"ends before batch {index} (byte {end})")
-        batch = self._appender.read(mapped, offset, length)
+        batch = self._decode(mapped, index, offset, length)
         if keep:
             with self._lock:
                 if not self._closed and self._locations[index] is not None:
                     batch = self._decoded.setdefault(index, batch)
         return batch
+
+    def _decode(self, mapped: pa.Buffer, index: int, offset: int, length: int) -> pa.RecordBatch:
+        """Batch ``index`` from its bytes in ``mapped``; CacheFileError if they no longer decode."""
+        try:
+            return self._appender.read(mapped, offset, length)
+        except Exception as error:
+            # Bytes the cache wrote no longer decode: another process changed them.
+            raise CacheFileError(
+                self.file_path,
+                f"holds bytes at {offset}..{offset + length} that no longer decode as batch "
+                f"{index} ({type(error).__name__}: {error}): it was changed by another process",
+            ) from error
 
     def check_file(self) -> None:
         """Raise :class:`CacheFileError` if another process truncated (or changed) the file.
