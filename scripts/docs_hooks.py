@@ -1,9 +1,12 @@
 """MkDocs hooks of the documentation site (``hooks:`` in ``mkdocs.yml``).
 
-A page line ``<!-- cli-help: COMMAND -->`` is replaced by the ``--help`` text
-of that command of the ``batchcorder`` parser (``<!-- cli-help: -->`` for the
-top-level command), built when the site is built, so the command-line page
-cannot drift from the parser.
+- A page line ``<!-- cli-help: COMMAND -->`` is replaced by the ``--help``
+  text of that command of the ``batchcorder`` parser (``<!-- cli-help: -->``
+  for the top-level command), built when the site is built, so the
+  command-line page cannot drift from the parser.
+- The API reference reads the package's source as installed: ``src/batchcorder``
+  with ``adapters/`` as ``batchcorder.adapters``. mkdocstrings finds a package
+  in one directory, so the build assembles that tree in ``build/docs-api``.
 """
 
 from __future__ import annotations
@@ -11,12 +14,22 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
+from pathlib import Path
 from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+#: Where the installed layout of the package is assembled for mkdocstrings
+#: (``paths:`` of its Python handler in ``mkdocs.yml``).
+API_SOURCE = ROOT / "build" / "docs-api"
 
 #: The width the help text is wrapped at, whatever terminal builds the site.
 HELP_COLUMNS = 88
 
 _MARKER = re.compile(r"^<!-- cli-help:\s*([\w-]*)\s*-->$", re.MULTILINE)
+#: A Sphinx role of a numpydoc docstring as mkdocstrings renders it,
+#: ``:class:<code>~pkg.Name</code>``; the page shows the code alone.
+_SPHINX_ROLE = re.compile(r":(?:class|func|meth|attr|mod|exc|data|obj):<code>(~?)([\w.]+)</code>")
 
 
 def command_help(command: str) -> str:
@@ -68,6 +81,42 @@ def render_markers(markdown: str) -> str:
         return "```text\n" + command_help(match.group(1)).rstrip() + "\n```"
 
     return _MARKER.sub(block, markdown)
+
+
+def assemble_api_source(target: Path = API_SOURCE) -> Path:
+    """Copy the package's source into ``target`` in its installed layout.
+
+    Returns
+    -------
+    Path
+        ``target``, holding ``batchcorder/`` with ``batchcorder/adapters/``.
+    """
+    shutil.rmtree(target, ignore_errors=True)
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc")
+    package = target / "batchcorder"
+    shutil.copytree(ROOT / "src" / "batchcorder", package, ignore=skip)
+    shutil.copytree(ROOT / "adapters", package / "adapters", ignore=skip)
+    return target
+
+
+def strip_sphinx_roles(html: str) -> str:
+    """``:class:<code>~a.B</code>`` becomes ``<code>B</code>``; without ``~``, the full name."""
+
+    def code(match: re.Match[str]) -> str:
+        name = match.group(2).rsplit(".", 1)[-1] if match.group(1) else match.group(2)
+        return f"<code>{name}</code>"
+
+    return _SPHINX_ROLE.sub(code, html)
+
+
+def on_page_content(html: str, **_: Any) -> str:
+    """MkDocs event: docstrings' Sphinx roles read as plain code names."""
+    return strip_sphinx_roles(html)
+
+
+def on_startup(**_: Any) -> None:
+    """MkDocs event: assemble the API source before mkdocstrings looks for it."""
+    assemble_api_source()
 
 
 def on_page_markdown(markdown: str, **_: Any) -> str:

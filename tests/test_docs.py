@@ -22,7 +22,9 @@ DOCS = ROOT / "docs"
 HOOKS = ROOT / "scripts" / "docs_hooks.py"
 
 #: A fenced block: the line before it, its info string, its body.
-_FENCE = re.compile(r"(?:^(?P<before>[^\n]*)\n)?^```(?P<info>[^\n`]*)\n(?P<body>.*?)^```$", re.M | re.S)
+_FENCE = re.compile(
+    r"(?:^(?P<before>[^\n]*)\n)?^```(?P<info>[^\n`]*)\n(?P<body>.*?)^```$", re.M | re.S
+)
 _NOT_RUN = re.compile(r"^<!-- not run: .+ -->$")
 _PYTHON_LOOKALIKES = {"py", "python3", "pycon", "py3"}
 
