@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -80,9 +81,21 @@ def test_the_site_has_runnable_pages() -> None:
 def test_page_examples_run(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {"__name__": f"docs_{page.stem.replace('-', '_')}"}
-    for number, body in enumerate(runnable(page), start=1):
-        code = compile(body, f"{page_id(page)} python block {number}", "exec")
-        exec(code, namespace)
+    ray_was_running = _ray_running()
+    try:
+        for number, body in enumerate(runnable(page), start=1):
+            code = compile(body, f"{page_id(page)} python block {number}", "exec")
+            exec(code, namespace)
+    finally:
+        # A page that starts Ray (the Ray Data guide) leaves it running, as a
+        # reader's session would; the rest of the suite does not need it.
+        if _ray_running() and not ray_was_running:
+            sys.modules["ray"].shutdown()
+
+
+def _ray_running() -> bool:
+    ray = sys.modules.get("ray")
+    return ray is not None and ray.is_initialized()
 
 
 @pytest.mark.parametrize("page", pages(), ids=page_id)
