@@ -99,19 +99,26 @@ def assemble_api_source(target: Path = API_SOURCE) -> Path:
     return target
 
 
-def strip_sphinx_roles(html: str) -> str:
-    """``:class:<code>~a.B</code>`` becomes ``<code>B</code>``; without ``~``, the full name."""
+def link_sphinx_roles(html: str) -> str:
+    """Turn the Sphinx roles of rendered docstrings into links to the API reference.
 
-    def code(match: re.Match[str]) -> str:
-        name = match.group(2).rsplit(".", 1)[-1] if match.group(1) else match.group(2)
-        return f"<code>{name}</code>"
+    ``:class:<code>~a.B</code>`` becomes the code ``B`` (without ``~``: ``a.B``),
+    linked to ``a.B`` where the reference documents it: mkdocs-autorefs
+    resolves the ``optional`` cross-reference when the site is written, and
+    leaves the plain code where there is no such page.
+    """
 
-    return _SPHINX_ROLE.sub(code, html)
+    def reference(match: re.Match[str]) -> str:
+        identifier = match.group(2)
+        shown = identifier.rsplit(".", 1)[-1] if match.group(1) else identifier
+        return f'<autoref identifier="{identifier}" optional><code>{shown}</code></autoref>'
+
+    return _SPHINX_ROLE.sub(reference, html)
 
 
 def on_page_content(html: str, **_: Any) -> str:
-    """MkDocs event: docstrings' Sphinx roles read as plain code names."""
-    return strip_sphinx_roles(html)
+    """MkDocs event: docstrings' Sphinx roles become links (or plain code names)."""
+    return link_sphinx_roles(html)
 
 
 def on_startup(**_: Any) -> None:

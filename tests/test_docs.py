@@ -123,3 +123,19 @@ def test_command_line_help_is_rendered_from_the_parser(hooks: ModuleType) -> Non
 def test_an_unknown_command_is_refused(hooks: ModuleType) -> None:
     with pytest.raises(ValueError, match="no subcommand 'nope'"):
         hooks.command_help("nope")
+
+
+def test_docstring_roles_become_optional_cross_references(hooks: ModuleType) -> None:
+    html = "a :class:<code>~batchcorder.StreamCache</code>, :func:<code>batchcorder.dataset</code>"
+    assert hooks.link_sphinx_roles(html) == (
+        'a <autoref identifier="batchcorder.StreamCache" optional><code>StreamCache</code>'
+        '</autoref>, <autoref identifier="batchcorder.dataset" optional>'
+        "<code>batchcorder.dataset</code></autoref>"
+    )
+
+
+def test_the_api_source_has_the_installed_layout(hooks: ModuleType, tmp_path: Path) -> None:
+    tree = hooks.assemble_api_source(tmp_path / "api")
+    assert (tree / "batchcorder" / "__init__.py").is_file()
+    assert (tree / "batchcorder" / "adapters" / "duckdb.py").is_file()
+    assert not list(tree.rglob("__pycache__"))
