@@ -48,12 +48,14 @@ Readers and ingestion
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from batchcorder._engines import require_engine
+from batchcorder._lifetime import closed_dataset, lifetime_of
 
 if TYPE_CHECKING:
     import datafusion
@@ -190,4 +192,44 @@ def register(
     # as the other engines do.
     ctx.deregister_table(name)
     ctx.register_record_batches(name, [batches])
+    # DataFusion's in-memory table reads its batches without asking the
+    # cache: close() replaces it with one whose every scan says the cache
+    # is closed, and so lets the batches (and the file's map) go.
+    lifetime_of(cache).on_close(
+        ctx, functools.partial(_end_table, name=name, first=batches[0], schema=cache.schema)
+    )
     return ctx.table(name)
+
+
+def _end_table(
+    ctx: datafusion.SessionContext, *, name: str, first: pa.RecordBatch, schema: pa.Schema
+) -> None:
+    """Replace table ``name`` of ``ctx`` by a closed one, if it still holds the cache's batches.
+
+    A table registered under the same name since (by :func:`register` or by
+    the user) is not ours to replace: its first batch is not the cache's.
+    """
+    if not ctx.table_exist(name) or not _is_first_batch(ctx, name, first):
+        return
+    ctx.deregister_table(name)
+    ctx.register_dataset(name, closed_dataset(schema))
+
+
+def _is_first_batch(ctx: datafusion.SessionContext, name: str, first: pa.RecordBatch) -> bool:
+    """Whether scanning ``name`` starts with ``first``'s own buffers (no copy: an in-memory table)."""
+    try:
+        scanned = ctx.table(name).limit(1).collect()
+    except Exception:
+        return False
+    if not scanned or not first.num_columns:
+        return bool(not scanned and first.num_rows == 0)
+    return _buffer_addresses(scanned[0]) == _buffer_addresses(first)
+
+
+def _buffer_addresses(batch: pa.RecordBatch) -> list[int]:
+    return [
+        buffer.address
+        for column in batch.columns
+        for buffer in column.buffers()
+        if buffer is not None
+    ]

@@ -5,6 +5,7 @@
     python3 scripts/dev.py test     # install with test extras, then run pytest
     python3 scripts/dev.py lint     # ruff check and ruff format --check
     python3 scripts/dev.py bench    # the benchmark harness (pass --quick etc. after it)
+    python3 scripts/dev.py docs     # the documentation site, mkdocs build --strict, into site/
 
 Only Python 3.10+ with pip and venv is needed. ``--venv DIR`` picks the
 environment (default ``.venv``); ``--pyarrow SPEC`` pins pyarrow in it
@@ -23,7 +24,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = "Scripts" if os.name == "nt" else "bin"
-TASKS = ("demo", "test", "lint", "bench")
+TASKS = ("demo", "test", "lint", "bench", "docs")
+#: The extra each task installs (the others: "test").
+EXTRAS = {"demo": "all", "docs": "docs"}
 
 
 def run(*command: str | Path, env: dict[str, str] | None = None) -> None:
@@ -83,12 +86,17 @@ def main() -> int:
     args, rest = parser.parse_known_args(argv)
     rest += passed_help
 
-    extras = "all" if args.task == "demo" else "test"
+    extras = EXTRAS.get(args.task, "test")
     python = environment(args.venv.resolve(), extras, args.pyarrow, args.wheel)
     if args.task == "demo":
         run(args.venv.resolve() / BIN / "batchcorder", "demo", *rest)
     elif args.task == "test":
         run(python, "-m", "pytest", *rest, env=pytest_environment(args.venv.resolve(), args.wheel))
+    elif args.task == "docs":
+        # Strict: a broken link, a page missing from the nav or an API name
+        # that does not resolve fails the build. Arguments after the task go
+        # to mkdocs (e.g. --site-dir).
+        run(python, "-m", "mkdocs", "build", "--strict", *rest, env={"NO_MKDOCS_2_WARNING": "1"})
     elif args.task == "lint":
         run(python, "-m", "ruff", "check", ".")
         run(python, "-m", "ruff", "format", "--check", ".")

@@ -228,8 +228,10 @@ def test_readers_are_independent_objects_and_report_closed(make_cache: MakeCache
     assert isinstance(reader, StreamCacheReader)
     assert not reader.closed
     list(reader)
-    assert reader.closed
+    assert not reader.closed  # read to the end, as the reference says, is not closed
     assert list(reader) == []
+    reader.close()
+    assert reader.closed
 
 
 def test_exported_reader_is_consumed(make_cache: MakeCache) -> None:
@@ -313,8 +315,11 @@ def test_memory_capacity_has_no_effect_in_memory_mode() -> None:
 def test_repr_names_mode_and_state(make_cache: MakeCache, mode: str) -> None:
     cache = make_cache(CountingSource(make_batches(1)))
     expected = "memory" if mode == "memory" else "disk"
-    assert f"{expected} mode" in repr(cache)
-    assert "at batch 0" in repr(cache.reader())
+    assert repr(cache).startswith("StreamCache(ingested=0, exhausted=False, schema=id: int64")
+    assert f"mode={expected}" in repr(cache)
+    assert repr(cache.reader()).startswith("StreamCacheReader(closed=False, position=0")
+    cache.close()
+    assert repr(cache).endswith(", closed)")
 
 
 def test_python_upstream_exception_propagates_unchanged(make_cache: MakeCache) -> None:

@@ -180,7 +180,7 @@ def test_a_truncated_file_raises_a_clear_error_not_sigbus(tmp_path: Path, when: 
         try:
             pa.table(cache)
             raise SystemExit("exported a truncated file")
-        except (CacheFileError, pa.ArrowException) as error:
+        except (OSError, pa.ArrowException) as error:  # through the C stream: OSError
             assert "truncated" in str(error), error
         cache.close()
         print("refused")
@@ -202,8 +202,35 @@ def test_a_finished_file_changed_by_another_process_is_refused(tmp_path: Path) -
         other.seek(size // 2)
         other.write(b"\0" * 64)
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000))
+    reader = cache.reader()  # as in the reference: refused at the first batch from the file
     with pytest.raises(CacheFileError, match="modified by another process"):
-        cache.reader()
+        next(reader)
+    with pytest.raises(OSError, match="modified by another process"):
+        pa.table(cache)  # through the C stream: an OSError with the message
+    cache.close()
+
+
+@POSIX_ONLY
+def test_batches_in_the_hot_layer_are_served_after_the_file_changed(tmp_path: Path) -> None:
+    # Only what must come from the file is refused; RAM holds the rest intact.
+    batches = make_batches(4, rows=1000)
+    hot_bytes = sum(batch.nbytes for batch in batches[2:])
+    cache = disk_cache(iter_reader(batches), tmp_path, memory_capacity=hot_bytes * 5 // 4)
+    cache.ingest_all()
+    path = cache.disk_file
+    assert path is not None
+    reading = cache.reader()
+    assert [next(reading).equals(batch) for batch in batches[:2]] == [True, True]
+    with path.open("r+b") as other:
+        other.seek(8)
+        other.write(b"\xff" * 64)
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000))
+    with pytest.raises(CacheFileError, match="modified by another process"):
+        next(cache.reader())
+    # The first reader's next batches are in RAM: served.
+    assert [
+        batch.equals(expected) for batch, expected in zip(reading, batches[2:], strict=True)
+    ] == [True, True]
     cache.close()
 
 

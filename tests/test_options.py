@@ -18,7 +18,6 @@ TABLE = pa.table({"x": [1, 2, 3]})
 @pytest.mark.parametrize(
     ("kwargs", "error", "names"),
     [
-        ({"memory_capacity": 0}, ValueError, "memory_capacity"),
         ({"memory_capacity": -5}, ValueError, "memory_capacity"),
         ({"memory_capacity": 1.5}, TypeError, "memory_capacity"),
         ({"memory_capacity": "1GB"}, TypeError, "memory_capacity"),

@@ -15,8 +15,9 @@ from batchcorder._casting import CastingStreamCache
 from batchcorder._closing import ClosesOnExit
 from batchcorder._eviction import ReaderRegistry
 from batchcorder._ingestion import Ingestion
+from batchcorder._lifetime import Lifetime
 from batchcorder._options import validate_flag, validate_options
-from batchcorder._reader import StreamCacheReader
+from batchcorder._reader import StreamCacheReader, describe_schema
 from batchcorder._replay import Replay
 from batchcorder._statistics import BatchStatistics
 from batchcorder._stats import CacheStats
@@ -97,21 +98,22 @@ class StreamCache(ClosesOnExit):
         upstream = open_upstream(reader)
         store = open_store(options, upstream.schema)
         try:
-            # Removes the cache file even if close() is never called.
-            self._finalizer = weakref.finalize(self, store.close)
+            bounds = StreamBounds()
+            self._ingestion = Ingestion(
+                upstream,
+                store,
+                bounds,
+                defer_byte_count=store.keeps_every_batch and options.max_readers is None,
+            )
+            self._registry = ReaderRegistry(options.max_readers, store.drop, bounds)
+            # The shared state every reader holds: its Lifetime releases the
+            # store (and removes the cache file) once the last holder is gone.
+            self._replay = Replay(self._ingestion, store, self._registry)
         except BaseException:
+            # Even an interrupt here must not leave the file behind.
             store.close()
             raise
         self._store = store
-        bounds = StreamBounds()
-        self._ingestion = Ingestion(
-            upstream,
-            store,
-            bounds,
-            defer_byte_count=store.keeps_every_batch and options.max_readers is None,
-        )
-        self._registry = ReaderRegistry(options.max_readers, store.drop, bounds)
-        self._replay = Replay(self._ingestion, store, self._registry)
         self._statistics = BatchStatistics()
 
     # -- public properties -------------------------------------------------
@@ -199,6 +201,11 @@ class StreamCache(ClosesOnExit):
         return self._ingestion.closed
 
     @property
+    def _lifetime(self) -> Lifetime:
+        """The cache's shared lifetime (see :func:`batchcorder._lifetime.lifetime_of`)."""
+        return self._replay.lifetime
+
+    @property
     def stats(self) -> CacheStats:
         """A snapshot of the cache's counters.
 
@@ -247,11 +254,11 @@ class StreamCache(ClosesOnExit):
             If ``max_readers`` readers were created already.
         BatchEvictedError
             If batch 0 has been evicted and ``from_start`` is True.
-        CacheFileError
-            If the cache file was truncated by another process.
 
-        All but the first are ``ValueError`` subclasses, except
-        ``CacheFileError``, an ``OSError``.
+        All but the first are ``ValueError`` subclasses. Reading a batch that
+        must come from a cache file another process truncated or changed
+        raises ``CacheFileError`` (an ``OSError``); batches held in RAM are
+        still served.
 
         Examples
         --------
@@ -266,9 +273,7 @@ class StreamCache(ClosesOnExit):
         [2, 3]
         """
         start = validate_flag("from_start", from_start)
-        if self._ingestion.closed:
-            raise CacheClosedError()
-        self._store.check_file()
+        self._replay.lifetime.check_open()
         admission = self._registry.admit(start, self._ingestion.frontier)
         new_reader = StreamCacheReader(
             self._replay, admission.position, admission.token, admission.tracked
@@ -375,11 +380,103 @@ class StreamCache(ClosesOnExit):
         ...
         batchcorder.errors.CacheClosedError: StreamCache is closed
         """
-        self._ingestion.close()
-        self._finalizer()
+        self._replay.lifetime.close()
+
+    def __len__(self) -> int:
+        """The number of batches, once the upstream is exhausted.
+
+        Raises
+        ------
+        TypeError
+            While the stream is not fully ingested (as ``len()`` of an object
+            without a length does), saying how to get there.
+
+        Examples
+        --------
+        >>> import pyarrow as pa
+        >>> from batchcorder import StreamCache
+        >>> cache = StreamCache(pa.table({"x": [1, 2, 3]}).to_reader(max_chunksize=2))
+        >>> len(cache)
+        Traceback (most recent call last):
+        ...
+        TypeError: len() is not available until the stream is fully ingested; call ingest_all() first or check upstream_exhausted
+        >>> cache.ingest_all(), len(cache)
+        (2, 2)
+        """
+        ingestion = self._ingestion
+        if not ingestion.exhausted:
+            raise TypeError(
+                "len() is not available until the stream is fully ingested; "
+                "call ingest_all() first or check upstream_exhausted"
+            )
+        return ingestion.frontier
 
     def __repr__(self) -> str:
-        mode = "disk" if self._store.file_path is not None else "memory"
+        """``StreamCache(ingested=N, exhausted=..., schema=...)``, plus the mode and whether closed.
+
+        Examples
+        --------
+        >>> import pyarrow as pa
+        >>> from batchcorder import StreamCache
+        >>> StreamCache(pa.table({"x": [1], "s": ["a"]}))
+        StreamCache(ingested=0, exhausted=False, schema=x: int64, s: string, mode=memory)
+        """
         ingestion = self._ingestion
-        state = "closed" if ingestion.closed else f"{ingestion.frontier} batches ingested"
-        return f"<StreamCache {mode} mode, {state}, schema: {ingestion.schema.names}>"
+        mode = "disk" if self._store.file_path is not None else "memory"
+        closed = ", closed" if ingestion.closed else ""
+        return (
+            f"StreamCache(ingested={ingestion.frontier}, exhausted={ingestion.exhausted}, "
+            f"schema={describe_schema(ingestion.schema)}, mode={mode}{closed})"
+        )
+
+    # -- the reference's constructors -----------------------------------------
+
+    @classmethod
+    def in_memory(
+        cls, reader: Any, capacity: int | None = None, *, max_readers: int | None = None
+    ) -> StreamCache:
+        """A memory-mode cache: ``StreamCache(reader, memory_capacity=capacity, max_readers=...)``.
+
+        Examples
+        --------
+        >>> import pyarrow as pa
+        >>> from batchcorder import StreamCache
+        >>> with StreamCache.in_memory(pa.table({"x": [1, 2]})) as cache:
+        ...     pa.table(cache).num_rows
+        2
+        """
+        return cls(reader, memory_capacity=capacity, max_readers=max_readers)
+
+    @classmethod
+    def on_disk(
+        cls,
+        reader: Any,
+        path: str | PathLike[str],
+        disk_capacity: int,
+        memory_capacity: int | None = None,
+        *,
+        write_policy: str = "on_insertion",
+        max_readers: int | None = None,
+    ) -> StreamCache:
+        """A disk-mode cache: the file in directory ``path``, at most ``disk_capacity`` bytes.
+
+        The same as ``StreamCache(reader, memory_capacity, path, disk_capacity,
+        write_policy, max_readers)``.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> import pyarrow as pa
+        >>> from batchcorder import StreamCache
+        >>> with StreamCache.on_disk(pa.table({"x": [1, 2]}), tempfile.mkdtemp(), 1 << 20) as cache:
+        ...     pa.table(cache).num_rows, cache.disk_file is not None
+        (2, True)
+        """
+        return cls(
+            reader,
+            memory_capacity=memory_capacity,
+            disk_path=path,
+            disk_capacity=disk_capacity,
+            write_policy=write_policy,
+            max_readers=max_readers,
+        )

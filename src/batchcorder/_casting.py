@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 if TYPE_CHECKING:
+    from batchcorder._lifetime import Lifetime
     from batchcorder._protocol import Replayable
     from batchcorder._stats import CacheStats
 
@@ -54,6 +55,13 @@ class CastingStreamCache:
             )
         self._cache = cache
         self._schema = target_schema
+
+    @property
+    def _lifetime(self) -> Lifetime:
+        """The lifetime of the cache this view reads."""
+        from batchcorder._lifetime import lifetime_of
+
+        return lifetime_of(self._cache)
 
     @property
     def schema(self) -> pa.Schema:
@@ -106,6 +114,11 @@ class CastingStreamCache:
     def __arrow_c_schema__(self) -> object:
         """Export the target schema as an Arrow C schema capsule."""
         return self._schema.__arrow_c_schema__()
+
+    def __repr__(self) -> str:
+        from batchcorder._reader import describe_schema
+
+        return f"CastingStreamCache(schema={describe_schema(self._schema)})"
 
     def cast(self, target_schema: pa.Schema) -> CastingStreamCache:
         """Return a view casting the original batches to ``target_schema`` instead."""

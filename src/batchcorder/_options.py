@@ -50,6 +50,13 @@ def _positive_int(name: str, value: object) -> int:
     return number
 
 
+def _byte_count(name: str, value: object) -> int:
+    number = _integer(name, value)
+    if number < 0:
+        raise ValueError(f"{name} must be a number of bytes >= 0, got {number}")
+    return number
+
+
 def validate_flag(name: str, value: object) -> bool:
     """``value`` if it is a bool (Python's or numpy's), else a TypeError naming ``name``.
 
@@ -88,7 +95,8 @@ def validate_options(
     if memory_capacity is None:
         memory = psutil.virtual_memory().total
     else:
-        memory = _positive_int("memory_capacity", memory_capacity)
+        # 0 is valid: in disk mode every read then comes from the file.
+        memory = _byte_count("memory_capacity", memory_capacity)
 
     if (disk_path is None) != (disk_capacity is None):
         raise ValueError(
@@ -102,7 +110,9 @@ def validate_options(
             raise TypeError(
                 f"disk_path must be a str or os.PathLike, got {type(disk_path).__name__}"
             )
-        directory = Path(os.fspath(disk_path))
+        # Absolute now: a later os.chdir() must not move the cache file, and
+        # a worker process started elsewhere must find it.
+        directory = Path(os.fspath(disk_path)).absolute()
         if directory.exists() and not directory.is_dir():
             raise ValueError(f"disk_path must be a directory, but {str(directory)!r} is a file")
         capacity = _positive_int("disk_capacity", disk_capacity)

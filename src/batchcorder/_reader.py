@@ -10,7 +10,7 @@ from batchcorder._bounds import StreamBounds
 from batchcorder._closing import ClosesOnExit
 from batchcorder.errors import ReaderConsumedError
 
-__all__ = ["ReaderSource", "StreamCacheReader"]
+__all__ = ["ReaderSource", "StreamCacheReader", "describe_schema"]
 
 
 class ReaderSource(Protocol):
@@ -66,7 +66,7 @@ class StreamCacheReader(ClosesOnExit):
     >>> next(reader)
     Traceback (most recent call last):
     ...
-    batchcorder.errors.ReaderConsumedError: this StreamCacheReader has been consumed by an Arrow stream export; create a new one with StreamCache.reader()
+    batchcorder.errors.ReaderConsumedError: Reader already consumed: an Arrow stream export took its batches; create a new one with StreamCache.reader()
     """
 
     def __init__(self, source: ReaderSource, position: int, token: int, tracked: bool) -> None:
@@ -81,15 +81,18 @@ class StreamCacheReader(ClosesOnExit):
         self._tracked = tracked
         self._consumed = False
         self._closed = False
+        self._released = False
 
     @property
     def schema(self) -> pa.Schema:
-        """The cache's schema."""
+        """The cache's schema; ``ReaderConsumedError`` once an export consumed the reader."""
+        if self._consumed:
+            raise ReaderConsumedError()
         return self._source.schema
 
     @property
     def closed(self) -> bool:
-        """Whether the reader is closed, exhausted or consumed by an export."""
+        """Whether the reader was closed or consumed by an export (not merely read to the end)."""
         return self._closed or self._consumed
 
     def __iter__(self) -> StreamCacheReader:
@@ -132,7 +135,9 @@ class StreamCacheReader(ClosesOnExit):
             raise StopIteration
         batch = self._source.fetch(position)
         if batch is None:
-            self.close()
+            # At the end: nothing is kept for this reader any more, but it is
+            # not closed (as in the reference, ``closed`` stays False).
+            self._release()
             raise StopIteration
         return batch
 
@@ -146,9 +151,9 @@ class StreamCacheReader(ClosesOnExit):
             # consumer a C++ reader, which needs no Python (nor the GIL) per batch.
             self._position += len(remaining)
             self.close()
-            return pa.Table.from_batches(remaining, schema=self.schema).to_reader()
+            return pa.Table.from_batches(remaining, schema=self._source.schema).to_reader()
         # iter(callable, sentinel) ends when _advance raises StopIteration.
-        return pa.RecordBatchReader.from_batches(self.schema, iter(self._advance, None))
+        return pa.RecordBatchReader.from_batches(self._source.schema, iter(self._advance, None))
 
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
         """Export the remaining batches as an Arrow C stream; consumes the reader."""
@@ -187,9 +192,28 @@ class StreamCacheReader(ClosesOnExit):
         if self._closed:
             return
         self._closed = True
-        if self._tracked:
+        self._release()
+
+    def _release(self) -> None:
+        """Tell the cache (``max_readers``) that no batch needs keeping for this reader; once."""
+        if self._tracked and not self._released:
+            self._released = True
             self._source.finished(self._token)
 
     def __repr__(self) -> str:
-        state = "closed" if self.closed else f"at batch {self._position}"
-        return f"<StreamCacheReader {state}>"
+        return (
+            f"StreamCacheReader(closed={self.closed}, position={self._position}, "
+            f"schema={describe_schema(self._source.schema)})"
+        )
+
+
+def describe_schema(schema: pa.Schema) -> str:
+    """``name: type, ...`` on one line.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> describe_schema(pa.schema([("x", pa.int64()), ("s", pa.string())]))
+    'x: int64, s: string'
+    """
+    return ", ".join(f"{field.name}: {field.type}" for field in schema)

@@ -15,8 +15,9 @@ import pyarrow as pa
 from batchcorder._bounds import StreamBounds
 from batchcorder._eviction import ReaderRegistry
 from batchcorder._ingestion import Ingestion
+from batchcorder._lifetime import Lifetime
 from batchcorder._storage import BatchStore
-from batchcorder.errors import BatchEvictedError, CacheClosedError
+from batchcorder.errors import BatchEvictedError, CacheClosedError, CacheFileError
 
 __all__ = ["Replay"]
 
@@ -46,6 +47,9 @@ class Replay:
         self._ingestion = ingestion
         self._store = store
         self._registry = registry
+        #: Held by every reader through this object: the store outlives the
+        #: StreamCache handle for as long as a reader (or an export) needs it.
+        self.lifetime = Lifetime(ingestion.bounds, ingestion.close, store.close)
 
     def cached(self, position: int) -> pa.RecordBatch | None:
         """Batch ``position`` if it is in the store now, else None; never blocks.
@@ -84,7 +88,10 @@ class Replay:
         ingestion = self._ingestion
         if self._registry.max_readers is not None or not ingestion.exhausted or ingestion.closed:
             return None
-        self._store.check_file()
+        try:
+            self._store.check_file()
+        except CacheFileError:
+            return None  # the lazy path serves what is in RAM and refuses the rest
         get = self._store.get
         try:
             return [get(index) for index in range(position, ingestion.frontier)]

@@ -165,7 +165,7 @@ class ReaderConsumedError(_PicklesAsArguments, ValueError):
 
     def __init__(self) -> None:
         super().__init__(
-            "this StreamCacheReader has been consumed by an Arrow stream export; "
+            "Reader already consumed: an Arrow stream export took its batches; "
             "create a new one with StreamCache.reader()"
         )
 

@@ -23,6 +23,7 @@ from batchcorder._storage.files import (
     create_private_file,
     ensure_directory,
     remove_created_directories,
+    sweep_stale_files,
 )
 from batchcorder._storage.ipc import open_appender
 from batchcorder._storage.sink import PositionedSink
@@ -75,6 +76,8 @@ class DiskStore:
     ) -> None:
         # Directories made for the cache go with it on close().
         self._created_directories = ensure_directory(directory)
+        # Files of caches whose process died without closing them.
+        sweep_stale_files(directory)
         try:
             self.file_path, self._fd = create_private_file(directory)
         except FileNotFoundError:
@@ -169,10 +172,11 @@ class DiskStore:
         with self._lock:
             expected = self._file_state if self._finished else None
         found = os.fstat(fd)
-        if found.st_size < end:
+        written = max(end, expected[0] if expected is not None else 0)
+        if found.st_size < written:
             raise CacheFileError(
                 self.file_path,
-                f"is {found.st_size} bytes long but the cache wrote {end}: it was truncated "
+                f"is {found.st_size} bytes long but the cache wrote {written}: it was truncated "
                 "by another process, and the batches in the lost bytes cannot be read",
             )
         if expected is not None and (found.st_size, found.st_mtime_ns) != expected:
@@ -272,16 +276,21 @@ class DiskStore:
             batch = self._hot.get(index)
             if batch is None:
                 batch = self._spilling.get(index)
-            if batch is None:
-                batch = self._decoded.get(index)
             if batch is not None:
                 return batch
+            decoded = self._decoded.get(index)
             location = self._locations[index] if index < len(self._locations) else None
             if location is None:
                 raise KeyError(index)
             offset, length = location
             mapped = self._mapped
             keep = self._finished
+        if decoded is not None:
+            # A batch from the file is served only while the file is as the
+            # cache wrote it; batches in RAM are served whatever it became.
+            with self._using_file() as fd:
+                self._check_file(fd, offset + length)
+            return decoded
         # Mapping, the size check and decoding (with the page faults it may
         # cause) happen outside the lock.
         end = offset + length
@@ -294,12 +303,24 @@ class DiskStore:
             self._check_file(fd, end)
         if mapped is None or mapped.size < end:
             raise CacheFileError(self.file_path, f"ends before batch {index} (byte {end})")
-        batch = self._appender.read(mapped, offset, length)
+        batch = self._decode(mapped, index, offset, length)
         if keep:
             with self._lock:
                 if not self._closed and self._locations[index] is not None:
                     batch = self._decoded.setdefault(index, batch)
         return batch
+
+    def _decode(self, mapped: pa.Buffer, index: int, offset: int, length: int) -> pa.RecordBatch:
+        """Batch ``index`` from its bytes in ``mapped``; CacheFileError if they no longer decode."""
+        try:
+            return self._appender.read(mapped, offset, length)
+        except Exception as error:
+            # Bytes the cache wrote no longer decode: another process changed them.
+            raise CacheFileError(
+                self.file_path,
+                f"holds bytes at {offset}..{offset + length} that no longer decode as batch "
+                f"{index} ({type(error).__name__}: {error}): it was changed by another process",
+            ) from error
 
     def check_file(self) -> None:
         """Raise :class:`CacheFileError` if another process truncated (or changed) the file.

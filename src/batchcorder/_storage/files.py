@@ -3,10 +3,25 @@
 from __future__ import annotations
 
 import os
+import re
+import stat
 import uuid
 from pathlib import Path
 
-__all__ = ["create_private_file", "ensure_directory", "remove_created_directories"]
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on Windows
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = [
+    "create_private_file",
+    "ensure_directory",
+    "remove_created_directories",
+    "sweep_stale_files",
+]
+
+#: The names of the files :func:`create_private_file` makes, and only those.
+_CACHE_FILE_NAME = re.compile(r"batchcorder-[0-9a-f]{32}\.arrow")
 
 # O_NOFOLLOW refuses a symlink planted at the file's path; O_EXCL refuses any
 # existing entry at all, so the file is always one this process created.
@@ -66,7 +81,12 @@ def remove_created_directories(created: list[Path]) -> None:
 def create_private_file(directory: Path, suffix: str = ".arrow") -> tuple[Path, int]:
     """Create a new file readable and writable only by the user, in ``directory``.
 
-    The directory must exist (see :func:`ensure_directory`).
+    The directory must exist (see :func:`ensure_directory`). The descriptor
+    holds an exclusive ``flock`` for as long as it (or a copy of it in a
+    forked child) is open: the mark of a live file that
+    :func:`sweep_stale_files` never removes. The kernel drops the lock when
+    the process ends, however it ends, so a file left by a killed process is
+    found stale by the next cache in the directory.
 
     Returns
     -------
@@ -82,6 +102,92 @@ def create_private_file(directory: Path, suffix: str = ".arrow") -> tuple[Path, 
     '0o600'
     >>> os.close(fd); path.unlink()
     """
-    path = directory / f"batchcorder-{uuid.uuid4().hex}{suffix}"
-    fd = os.open(path, _CREATE_FLAGS, 0o600)
-    return path, fd
+    while True:
+        path = directory / f"batchcorder-{uuid.uuid4().hex}{suffix}"
+        fd = os.open(path, _CREATE_FLAGS, 0o600)
+        if fcntl is None:
+            return path, fd
+        try:
+            # Blocks only while a sweep that found the file before the lock
+            # holds it; that sweep then removes the name, so check it.
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if _same_file(path, os.fstat(fd)):
+                return path, fd
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+
+
+def _same_file(path: Path, found: os.stat_result) -> bool:
+    """Whether ``path`` still names the file ``found`` describes."""
+    try:
+        named = path.lstat()
+    except FileNotFoundError:
+        return False
+    return (named.st_dev, named.st_ino) == (found.st_dev, found.st_ino)
+
+
+def sweep_stale_files(directory: Path) -> list[Path]:
+    """Remove the cache files in ``directory`` that no live process holds.
+
+    A cache file is live while its creator (or a child it forked) has it
+    open with its ``flock`` (:func:`create_private_file`); a file whose lock
+    can be taken was left by a process that ended without closing its cache
+    (SIGKILL, ``os._exit``, a crash). Only files named as this module names
+    them, owned by this user, are looked at; a live process's file is never
+    removed. On systems without ``flock`` nothing is swept.
+
+    Returns
+    -------
+    list of Path
+        The files removed.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from pathlib import Path
+    >>> directory = Path(tempfile.mkdtemp())
+    >>> live, fd = create_private_file(directory)
+    >>> sweep_stale_files(directory)  # the descriptor (and its lock) is open
+    []
+    >>> os.close(fd)  # what the end of a killed process does
+    >>> sweep_stale_files(directory) == [live], live.exists()
+    (True, False)
+    """
+    if fcntl is None:
+        return []
+    try:
+        entries = list(directory.iterdir())
+    except OSError:
+        return []
+    return [
+        entry
+        for entry in entries
+        if _CACHE_FILE_NAME.fullmatch(entry.name) and _remove_if_stale(entry)
+    ]
+
+
+def _remove_if_stale(path: Path) -> bool:
+    """Remove ``path`` if no process holds its lock; whether it was removed."""
+    assert fcntl is not None
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return False  # gone meanwhile, a symlink, or not ours to open
+    try:
+        found = os.fstat(fd)
+        if not stat.S_ISREG(found.st_mode) or found.st_uid != os.getuid():
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False  # held: a live process's file
+        if not _same_file(path, found):
+            return False
+        path.unlink()
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
