@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import logging
+import os
 import pickle
 import re
 import subprocess
@@ -16,6 +18,7 @@ import pyarrow as pa
 import pytest
 
 from batchcorder import CacheFileView, StreamCache
+from batchcorder.errors import CacheClosedError
 
 ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'batchcorder[ray]'")
 pytest.importorskip("ray.data")
@@ -27,17 +30,41 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray")
 
 
+#: Ray's start-up waits, in seconds, raised for a busy two-core machine (several
+#: test suites at once): the GCS connection window (about 20 s by default) and
+#: a worker's registration (60 s). Set only where the environment sets none.
+_START_UP_WAITS = {
+    "RAY_gcs_server_port_wait_time_s": "180",
+    "RAY_worker_register_timeout_seconds": "180",
+}
+#: A start that still times out (the raylet's 30 s wait is fixed) is retried.
+_START_ATTEMPTS = 3
+
+
+def _start_ray() -> None:
+    for name, seconds in _START_UP_WAITS.items():
+        os.environ.setdefault(name, seconds)
+    for attempt in range(1, _START_ATTEMPTS + 1):
+        try:
+            ray.init(
+                num_cpus=2,
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level=logging.WARNING,
+            )
+            return
+        except Exception:
+            ray.shutdown()
+            if attempt == _START_ATTEMPTS:
+                raise
+
+
 @pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[None]:
     """A local two-CPU Ray cluster for the whole session (Ray starts slowly)."""
     started = not ray.is_initialized()
     if started:
-        ray.init(
-            num_cpus=2,
-            include_dashboard=False,
-            log_to_driver=False,
-            logging_level=logging.WARNING,
-        )
+        _start_ray()
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     logging.getLogger("ray.data").setLevel(logging.WARNING)
@@ -135,7 +162,9 @@ def test_read_tasks_cover_batch_ranges_with_metadata_from_the_footer(
     for parallelism in (1, 3, len(batches), 100):
         tasks = source.get_read_tasks(parallelism)
         assert len(tasks) == min(parallelism, len(batches))
-        assert sum(task.metadata.num_rows for task in tasks) == table.num_rows
+        # Rows are left unknown, so that Ray's count() runs the tasks (and so
+        # honours close()) instead of answering from this metadata.
+        assert all(task.metadata.num_rows is None for task in tasks)
         assert sum(task.metadata.size_bytes for task in tasks) == view.nbytes
         assert {file for task in tasks for file in task.metadata.input_files} == {str(view.path)}
         blocks = [block for task in tasks for block in task()]
@@ -149,6 +178,12 @@ def test_read_tasks_cover_batch_ranges_with_metadata_from_the_footer(
     )
     assert sum(task.metadata.size_bytes for task in tasks) == narrow.estimate_inmemory_data_size()
     assert narrow.estimate_inmemory_data_size() < source.estimate_inmemory_data_size()
+    # No column at all (count()): each block is its batch's rows in Ray's row stub.
+    counting = source.apply_projection({})
+    blocks = [block for task in counting.get_read_tasks(3) for block in task()]
+    assert all(block.schema.names == ["__bsp_stub"] for block in blocks)
+    assert sum(block.num_rows for block in blocks) == table.num_rows
+    assert sum(block.get_total_buffer_size() for block in blocks) == 0
     # The tasks pickle as the file's path and their range, never the data.
     assert len(pickle.dumps(tasks[0].read_fn)) < 8192
 
@@ -191,30 +226,106 @@ def test_a_received_view_is_read_in_place(
     assert collect(read(received)).equals(expected)
 
 
-def test_reading_after_close_is_a_clear_error(
+_AFTER_CLOSE = {
+    "count": lambda ds: ds.count(),
+    "take": lambda ds: ds.take(3),
+    "take_all": lambda ds: ds.take_all(),
+    "sum": lambda ds: ds.sum("id"),
+    "iter_batches": lambda ds: list(ds.iter_batches(batch_size=None)),
+    "materialize": lambda ds: ds.materialize(),
+    "select_columns.count": lambda ds: ds.select_columns(["id"]).count(),
+    "map_batches": lambda ds: ds.map_batches(lambda batch: batch).take_all(),
+}
+
+
+def test_count_is_exact_without_row_metadata(
+    ray_cluster: None, disk_cache: Callable[..., StreamCache], table: pa.Table
+) -> None:
+    ds = read(disk_cache(table))
+    assert ds.count() == table.num_rows
+    assert ds.select_columns(["s"]).count() == table.num_rows
+    assert ds.limit(7).count() == 7
+    assert ds.filter(expr="id < 10").count() == 10
+    assert read(disk_cache(table), columns=["f"]).count() == table.num_rows
+
+
+def test_every_operation_after_close_raises_cache_closed_error(
     ray_cluster: None, disk_cache: Callable[..., StreamCache], table: pa.Table
 ) -> None:
     cache = disk_cache(table)
     ds = read(cache)
-    path = cache.complete_file
+    path = str(cache.complete_file)
+    # Ray remembers what it has seen: a count, and the rows of a full iteration.
+    assert ds.count() == table.num_rows
+    assert sum(len(batch["id"]) for batch in ds.iter_batches()) == table.num_rows
     cache.close()
-    with pytest.raises(ValueError, match="StreamCache is closed") as caught:
-        ds.take_all()
-    assert str(path) in str(caught.value)
-    with pytest.raises(ValueError, match="closed"):
+    for name, operation in _AFTER_CLOSE.items():
+        with pytest.raises(CacheClosedError, match="the cache was closed") as caught:
+            operation(ds)
+        assert path in str(caught.value), name
+    assert ds.schema().names == table.schema.names  # the schema is no row
+    with pytest.raises(CacheClosedError):
         read(cache)
 
 
+def test_a_read_task_that_runs_after_close_raises_cache_closed_error(
+    ray_cluster: None, disk_cache: Callable[..., StreamCache], table: pa.Table
+) -> None:
+    """Raised in the Ray worker; Ray's RayTaskError(CacheClosedError) is a CacheClosedError."""
+    cache = disk_cache(table)
+    cache.ingest_all()
+    task = _datasource_class()(CacheFileView(cache), None, cache).get_read_tasks(2)[0]
+
+    @ray.remote
+    def rows(task: Any) -> int:
+        return sum(block.num_rows for block in task())
+
+    assert ray.get(rows.remote(task), timeout=300) > 0
+    cache.close()
+    with pytest.raises(CacheClosedError, match="the cache was closed") as caught:
+        ray.get(rows.remote(task), timeout=300)
+    assert isinstance(caught.value, ray.exceptions.RayTaskError)
+
+
+def test_a_dataset_of_a_received_view_raises_after_close(
+    ray_cluster: None, disk_cache: Callable[..., StreamCache], table: pa.Table
+) -> None:
+    cache = disk_cache(table)
+    cache.ingest_all()
+    received = pickle.loads(pickle.dumps(cache))
+    ds = read(received)
+    assert ds.count() == table.num_rows
+    cache.close()
+    for operation in (_AFTER_CLOSE["count"], _AFTER_CLOSE["take"], _AFTER_CLOSE["sum"]):
+        with pytest.raises(CacheClosedError):
+            operation(ds)
+    with pytest.raises(CacheClosedError):
+        read(received)
+
+
 def test_the_dataset_keeps_the_cache_alive(ray_cluster: None, tmp_path: Path) -> None:
-    table = pa.table({"id": range(1000)})
+    """The caller drops its handle, not close(): the dataset holds the cache and reads on."""
+    table = pa.table({"id": range(1000), "x": [n / 2 for n in range(1000)]})
     cache = StreamCache(
         table.to_reader(max_chunksize=100), disk_path=tmp_path, disk_capacity=1 << 20
     )
     ds = read(cache)
     path = Path(cache.complete_file or "")
     del cache
+    gc.collect()
     assert path.exists()
+    assert ds.count() == 1000
+    assert ds.sum("id") == sum(range(1000))
     assert collect(ds).equals(table)
+    assert ds.select_columns(["x"]).sum("x") == sum(n / 2 for n in range(1000))
+    del ds
+    # Once the dataset is gone (Ray may hold its plan a little longer), so is the file.
+    for _ in range(600):
+        gc.collect()
+        if not path.exists():
+            break
+        threading.Event().wait(0.05)
+    assert not path.exists()
 
 
 # -- through the object store: no single finished file ---------------------------
