@@ -182,7 +182,16 @@ class _MappedFile:
 
     def check(self) -> None:
         """Raise unless the file is still the one mapped, unchanged and not removed."""
-        _check_status(self.path, self.identity, os.fstat(self._fd))
+        found = os.fstat(self._fd)
+        # The common case in one comparison; _check_status says what differs.
+        if found.st_nlink and self.identity == (
+            found.st_dev,
+            found.st_ino,
+            found.st_size,
+            found.st_mtime_ns,
+        ):
+            return
+        _check_status(self.path, self.identity, found)
 
     def batch(self, index: int) -> pa.RecordBatch:
         """Batch ``index`` of the file; the caller has checked the file first."""
