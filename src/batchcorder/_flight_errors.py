@@ -50,7 +50,9 @@ __all__ = [
 ]
 
 #: The server's log: every failure with its details, and refused logins.
+#: Silent unless the application configures logging.
 LOGGER = logging.getLogger("batchcorder.flight")
+LOGGER.addHandler(logging.NullHandler())
 
 #: How much of a client's input a message quotes.
 QUOTED_BYTES = 40
