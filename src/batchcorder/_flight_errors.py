@@ -176,7 +176,11 @@ class Refusal:
 def refused(error: BaseException, what: str) -> Refusal:
     """The :class:`Refusal` of ``error`` raised while doing ``what``; unexpected ones are logged."""
     if isinstance(error, ClientError):
-        LOGGER.info("%s refused: %s", what, error)
+        cause = error.__cause__
+        if cause is None:
+            LOGGER.info("%s refused: %s", what, error)
+        else:
+            LOGGER.warning("%s failed: %s", what, error, exc_info=cause)
         return Refusal(error.for_client())
     LOGGER.error("%s failed", what, exc_info=error)
     return Refusal(

@@ -218,6 +218,8 @@ class CacheService(flight.FlightServerBase):
             return self._cache.reader()
         except _READER_ERRORS as error:
             raise Unavailable(f"the cache cannot take another reader now: {error}") from error
+        except OSError as error:  # the cache file was cut or replaced
+            raise Failed(failure_message(error)) from error
 
     def _batches_in_range(
         self, reader: StreamCacheReader, start: int, stop: int | None, call: int
