@@ -27,6 +27,7 @@ __all__ = [
     "check_tls",
     "client_locations",
     "client_roots",
+    "is_loopback_uri",
     "listen_uri",
     "pem_pairs",
     "served_uri",
@@ -149,6 +150,23 @@ def _this_machine(*, ipv6: bool) -> list[str]:
         if host not in hosts:
             hosts.append(host)
     return hosts
+
+
+def is_loopback_uri(uri: str) -> bool:
+    """Whether a server at ``uri`` is reachable from this machine only.
+
+    Examples
+    --------
+    >>> is_loopback_uri("grpc://127.0.0.1:0"), is_loopback_uri("grpc://0.0.0.0:0")
+    (True, False)
+    """
+    parts = urlsplit(uri)
+    if parts.scheme == _UNIX_SCHEME or parts.hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(parts.hostname or "").is_loopback
+    except ValueError:
+        return False
 
 
 def check_name(name: object) -> str:

@@ -56,12 +56,14 @@ from pyarrow import flight
 from batchcorder import StreamCache
 from batchcorder._closing import ClosesOnExit
 from batchcorder._flight_auth import Credentials, check_secret
+from batchcorder._flight_errors import LOGGER
 from batchcorder._flight_listen import (
     check_endpoints,
     check_name,
     check_tls,
     client_locations,
     client_roots,
+    is_loopback_uri,
     listen_uri,
     pem_pairs,
     start_service,
@@ -473,7 +475,12 @@ def serve(
     service = start_service(
         cache, uri, name, endpoints, credentials, certificates, bool(verify_client), roots
     )
-    return CacheServer(service, client_locations(uri, service.port), name)
+    locations = client_locations(uri, service.port)
+    if credentials.required and certificates is None and not is_loopback_uri(uri):
+        LOGGER.warning(
+            "serving at %s over plain gRPC: tokens and passwords travel in clear text", uri
+        )
+    return CacheServer(service, locations, name)
 
 
 def _credentials(token: str | None, username: str | None, password: str | None) -> Credentials:
