@@ -12,6 +12,7 @@ import logging
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -476,3 +477,50 @@ def test_a_wildcard_host_is_offered_as_addresses_clients_can_use() -> None:
     assert all("0.0.0.0" not in location for location in locations)
     assert client_locations("grpc://[::]:0", 8815)[0] == "grpc://[::1]:8815"
     assert client_locations("grpc://127.0.0.1:0", 8815) == ["grpc://127.0.0.1:8815"]
+
+
+#: Reads one batch of the whole flight at argv[1], says so, then holds the call
+#: open without reading until the file argv[2] exists (at most 60 s).
+STALLED_CLIENT = r"""
+import os, sys, time
+from pyarrow import flight
+client = flight.connect(sys.argv[1])
+reader = client.do_get(flight.Ticket(b"{}"), flight.FlightCallOptions(timeout=120))
+reader.read_chunk()
+print("got one", flush=True)
+deadline = time.monotonic() + 60
+while not os.path.exists(sys.argv[2]) and time.monotonic() < deadline:
+    time.sleep(0.05)
+"""
+
+
+def test_close_names_a_client_that_stopped_reading(tmp_path: Path) -> None:
+    # Batches of 8 MB: gRPC's buffers fill after a few, and the stream's
+    # thread then waits in a write the client never takes.
+    big = pa.table({"x": pa.array(range(1_000_000), pa.int64())})
+    cache = StreamCache(pa.concat_tables([big] * 20).to_reader(max_chunksize=1_000_000))
+    cache.ingest_all()
+    server = serve(cache)
+    release = tmp_path / "release"
+    client = subprocess.Popen(
+        [sys.executable, "-c", STALLED_CLIENT, server.location, str(release)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert client.stdout is not None and client.stdout.readline().strip() == "got one"
+        steady = 0
+        for _ in range(600):  # until the stream has been stuck in a write for 20 checks
+            steady = steady + 1 if "sending" in server._service.open_calls() else 0
+            if steady >= 20:
+                break
+            time.sleep(0.05)
+        assert steady >= 20
+        with pytest.raises(TimeoutError, match=r"1 do_get stream.* sending a batch to a client"):
+            server.close(timeout=0.5)
+    finally:
+        release.touch()
+        client.communicate(timeout=TIMEOUT)
+        server.close(timeout=TIMEOUT)
+    assert server.closed
+    cache.close()
