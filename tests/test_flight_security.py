@@ -405,6 +405,7 @@ def test_ranges_outside_the_stream_are_invalid_arguments(
     assert first_line(results[0]) == (
         "ticket 'start' (4) is beyond the end of the stream (4 batches)"
     )
+    assert_nothing_of_the_server_in(results[0]["error"])
     assert first_line(results[2]) == "ticket 'stop' (2) is before its 'start' (3)"
     assert results[3] == {"rows": 5}  # a stop past the end is cut there, as a slice is
 

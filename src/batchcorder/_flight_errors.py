@@ -202,6 +202,8 @@ def guarded(what: str, work: Callable[..., _Result]) -> Callable[..., _Result | 
 
 
 # The only frames of ours in the traceback pyarrow sends: no path, no source line.
+# ``yield from`` hands a close (the client went away) straight to ``batches``,
+# which never raises: its failures are left in the refusal.
 _HANDLERS = """
 def answer(work):
     def handler(self, *arguments):
@@ -212,8 +214,7 @@ def answer(work):
     return handler
 
 def relay(batches, refusal):
-    for batch in batches:
-        yield batch
+    yield from batches
     if refusal.error is not None:
         raise refusal.error
 """
