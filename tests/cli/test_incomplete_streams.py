@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from batchcorder import StreamCache
 from batchcorder._cli.errors import CLIError
@@ -160,3 +162,37 @@ def test_a_truncated_schema_is_a_command_error() -> None:
     whole = _stream(_end_marker_lookalike())
     with pytest.raises(CLIError, match="not an Arrow IPC stream"):
         open_source("-", io.BufferedReader(io.BytesIO(whole[:6])))
+
+
+# -- any cut, anywhere --------------------------------------------------------
+
+
+@st.composite
+def streams(draw: st.DrawFn) -> tuple[list[pa.RecordBatch], bytes, bool]:
+    """Batches of uint32 values (end-marker bytes likely), written in either format."""
+    values = st.sampled_from([0, 1, 0xFFFFFFFF, 0xFFFFFF00, 7])
+    batches = [
+        pa.record_batch({"u": pa.array(draw(st.lists(values, max_size=6)), pa.uint32())})
+        for _ in range(draw(st.integers(1, 4)))
+    ]
+    legacy = draw(st.booleans())
+    return batches, _stream(batches, use_legacy_format=legacy), legacy
+
+
+@settings(max_examples=60, deadline=None)
+@given(stream=streams(), data=st.data())
+def test_a_stream_cut_anywhere_never_reads_as_a_whole(
+    stream: tuple[list[pa.RecordBatch], bytes, bool], data: st.DataObject
+) -> None:
+    batches, whole, _ = stream
+    expected = pa.Table.from_batches(batches)
+    source = open_source("-", io.BufferedReader(io.BytesIO(whole)))
+    assert StreamCache(source.reader).reader().read_all().equals(expected)
+    cut = data.draw(st.integers(8, len(whole) - 1), label="cut")
+    try:
+        source = open_source("-", io.BufferedReader(io.BytesIO(whole[:cut])))
+    except CLIError:
+        return  # the schema itself was cut
+    cache = StreamCache(source.reader)
+    with pytest.raises((IncompleteStreamError, pa.ArrowInvalid, OSError)):
+        cache.reader().read_all()
