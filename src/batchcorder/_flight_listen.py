@@ -8,21 +8,26 @@ listen, says why with an ``OSError``.
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 from collections.abc import Sequence
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pyarrow as pa
 from pyarrow import flight
 
 from batchcorder import StreamCache
+from batchcorder._flight_auth import Credentials
 from batchcorder._flight_service import CacheService
 
 __all__ = [
     "check_endpoints",
     "check_name",
     "check_tls",
+    "client_locations",
     "client_roots",
+    "is_loopback_uri",
     "listen_uri",
     "pem_pairs",
     "served_uri",
@@ -88,6 +93,82 @@ def served_uri(uri: str, port: int) -> str:
     return urlunsplit(parts._replace(netloc=f"{host}:{port}"))
 
 
+#: Hosts that mean "every interface": not an address a client can connect to.
+_WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
+
+
+def client_locations(uri: str, port: int) -> list[str]:
+    """The URIs a client can connect to, for a server listening at ``uri`` on ``port``.
+
+    A server listening on every interface (``0.0.0.0`` or ``::``) is reached
+    at the loopback address from this machine, and from others at this
+    machine's name and addresses: those come first and after.
+
+    Examples
+    --------
+    >>> client_locations("grpc://127.0.0.1:0", 40123)
+    ['grpc://127.0.0.1:40123']
+    >>> client_locations("grpc://0.0.0.0:0", 40123)[0]
+    'grpc://127.0.0.1:40123'
+    >>> client_locations("grpc://[::]:8815", 8815)[0]
+    'grpc://[::1]:8815'
+    """
+    served = served_uri(uri, port)
+    parts = urlsplit(served)
+    if parts.scheme == _UNIX_SCHEME or parts.hostname not in _WILDCARD_HOSTS:
+        return [served]
+    locations = [_with_host(parts, _WILDCARD_HOSTS[parts.hostname], port)]
+    for host in _this_machine(ipv6=parts.hostname == "::"):
+        location = _with_host(parts, host, port)
+        if location not in locations:
+            locations.append(location)
+    return locations
+
+
+def _with_host(parts: Any, host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return urlunsplit(parts._replace(netloc=f"{shown}:{port}"))
+
+
+def _this_machine(*, ipv6: bool) -> list[str]:
+    """This machine's name and its addresses other than loopback (from its own resolver)."""
+    name = socket.gethostname()
+    hosts = [name] if name else []
+    try:
+        infos = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
+    except OSError:
+        return hosts
+    for family, _, _, _, address in infos:
+        if family == socket.AF_INET6 and not ipv6:
+            continue
+        host = str(address[0])
+        try:
+            if ipaddress.ip_address(host).is_loopback:
+                continue
+        except ValueError:
+            continue
+        if host not in hosts:
+            hosts.append(host)
+    return hosts
+
+
+def is_loopback_uri(uri: str) -> bool:
+    """Whether a server at ``uri`` is reachable from this machine only.
+
+    Examples
+    --------
+    >>> is_loopback_uri("grpc://127.0.0.1:0"), is_loopback_uri("grpc://0.0.0.0:0")
+    (True, False)
+    """
+    parts = urlsplit(uri)
+    if parts.scheme == _UNIX_SCHEME or parts.hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(parts.hostname or "").is_loopback
+    except ValueError:
+        return False
+
+
 def check_name(name: object) -> str:
     """``name`` if it can name a flight (a non-empty str)."""
     if not isinstance(name, str) or not name:
@@ -143,13 +224,32 @@ def check_tls(uri: str, scheme: str, certificates: list[tuple[bytes, bytes]] | N
         )
 
 
-def client_roots(root_certificates: bytes | str | None, verify_client: bool) -> bytes | None:
-    """The PEM roots client certificates are checked against, if any."""
+def client_roots(
+    scheme: str, root_certificates: bytes | str | None, verify_client: object
+) -> bytes | None:
+    """The PEM roots client certificates are checked against, if any.
+
+    Every option that could not take effect is refused: mutual TLS without
+    TLS, without roots to check clients against, or roots without
+    ``verify_client`` (pyarrow would ignore them and let any client in).
+    """
+    if not isinstance(verify_client, bool):
+        raise TypeError(f"verify_client must be a bool, got {type(verify_client).__name__}")
     roots = None
     if root_certificates is not None:
         roots = _read_pem(root_certificates, "root_certificates")
+    if verify_client and scheme != _TLS_SCHEME:
+        raise ValueError(
+            "verify_client=True (mutual TLS) needs a grpc+tls:// location and "
+            "tls_certificates: over plain gRPC no client certificate is checked"
+        )
     if verify_client and roots is None:
         raise ValueError("verify_client=True needs root_certificates to check clients against")
+    if roots is not None and not verify_client:
+        raise ValueError(
+            "root_certificates are only used with verify_client=True (mutual TLS): "
+            "without it, clients would not be asked for a certificate at all"
+        )
     return roots
 
 
@@ -161,14 +261,16 @@ def start_service(
     uri: str,
     name: str,
     endpoints: int,
-    token: str | None,
+    credentials: Credentials,
     certificates: list[tuple[bytes, bytes]] | None,
     verify_client: bool,
     roots: bytes | None,
 ) -> CacheService:
     """The Flight service over ``cache``, listening at ``uri``; ``OSError`` saying why not."""
     try:
-        return CacheService(cache, uri, name, endpoints, token, certificates, verify_client, roots)
+        return CacheService(
+            cache, uri, name, endpoints, credentials, certificates, verify_client, roots
+        )
     except pa.ArrowException as error:
         failure = _bind_failure(uri)
         if failure is not None:

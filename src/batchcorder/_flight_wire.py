@@ -14,7 +14,12 @@ from typing import Any
 import pyarrow as pa
 from pyarrow import flight
 
+from batchcorder._flight_auth import check_secret
+from batchcorder._flight_errors import InvalidArgument, quoted
+
 __all__ = [
+    "MAX_DESCRIPTOR_BYTES",
+    "MAX_TICKET_BYTES",
     "TicketError",
     "batch_index",
     "batch_ranges",
@@ -25,24 +30,24 @@ __all__ = [
     "flight_info",
     "parse_ticket",
     "projected",
-    "remote_error",
     "ticket_payload",
     "wire_schema",
 ]
 
-_TICKET_KEYS = frozenset({"columns", "start", "stop"})
+_TICKET_KEYS = frozenset({"columns", "start", "stop", "cache"})
 _DESCRIPTOR_KEYS = frozenset({"columns"})
 
-#: How much of a malformed ticket an error message quotes.
-_QUOTED_BYTES = 80
+#: The largest descriptor (command or path) a server reads: a projection of
+#: hundreds of columns fits; anything larger is refused before it is decoded.
+MAX_DESCRIPTOR_BYTES = 16 * 1024
 
-#: How pyarrow appends a Python traceback to the message of an error that
-#: crossed the Arrow C stream interface.
-_TRACEBACK_DETAIL = ". Detail: Python exception: Traceback"
+#: The largest ticket a server reads: a descriptor's projection, its range
+#: and the server's identity.
+MAX_TICKET_BYTES = MAX_DESCRIPTOR_BYTES + 256
 
 
-class TicketError(ValueError):
-    """A ticket or descriptor that does not parse; its message goes to the client."""
+class TicketError(InvalidArgument, ValueError):
+    """A ticket or descriptor the server cannot use; its message goes to the client."""
 
 
 # -- checking arguments ------------------------------------------------------
@@ -88,17 +93,15 @@ def check_token(token: object) -> str:
     >>> check_token("s3cret")
     's3cret'
     """
-    if not isinstance(token, str):
-        raise TypeError(f"token must be a str, got {type(token).__name__}")
-    if not token or not token.isprintable() or token != token.strip():
-        raise ValueError("token must be non-empty printable text without surrounding spaces")
-    return token
+    return check_secret(token, "token")
 
 
 # -- tickets and descriptors -------------------------------------------------
 
 
-def ticket_payload(columns: Sequence[str] | None, start: int, stop: int | None) -> dict[str, Any]:
+def ticket_payload(
+    columns: Sequence[str] | None, start: int, stop: int | None, cache: str | None = None
+) -> dict[str, Any]:
     """The JSON object of a ticket; keys at their default are left out.
 
     Examples
@@ -107,6 +110,8 @@ def ticket_payload(columns: Sequence[str] | None, start: int, stop: int | None) 
     {}
     >>> ticket_payload(["x"], 2, 4)
     {'columns': ['x'], 'start': 2, 'stop': 4}
+    >>> ticket_payload(None, 0, 1, cache="5f2a")
+    {'stop': 1, 'cache': '5f2a'}
     """
     payload: dict[str, Any] = {}
     if columns is not None:
@@ -115,10 +120,16 @@ def ticket_payload(columns: Sequence[str] | None, start: int, stop: int | None) 
         payload["start"] = start
     if stop is not None:
         payload["stop"] = batch_index(stop, "stop")
+        if stop < start:
+            raise ValueError(f"stop must be >= start, got start={start} and stop={stop}")
+    if cache is not None:
+        payload["cache"] = cache
     return payload
 
 
-def encode_ticket(columns: Sequence[str] | None, start: int, stop: int | None) -> flight.Ticket:
+def encode_ticket(
+    columns: Sequence[str] | None, start: int, stop: int | None, cache: str | None = None
+) -> flight.Ticket:
     """The ticket of a ``do_get``: its bytes are :func:`ticket_payload` as JSON.
 
     Examples
@@ -126,16 +137,21 @@ def encode_ticket(columns: Sequence[str] | None, start: int, stop: int | None) -
     >>> encode_ticket(None, 3, None).ticket
     b'{"start": 3}'
     """
-    return flight.Ticket(json.dumps(ticket_payload(columns, start, stop)).encode())
+    return flight.Ticket(json.dumps(ticket_payload(columns, start, stop, cache)).encode())
 
 
-def _parse_json_object(data: bytes, what: str) -> dict[str, Any]:
+def _parse_json_object(data: bytes, what: str, limit: int) -> dict[str, Any]:
+    # The size first: nothing larger than a few KiB is decoded.
+    if len(data) > limit:
+        raise TicketError(
+            f"the {what} is {len(data):,} bytes, more than the {limit:,} this server reads"
+        )
     try:
         payload = json.loads(data.decode() or "{}")
     except (UnicodeDecodeError, ValueError):
-        raise TicketError(f"the {what} is not JSON: {data[:_QUOTED_BYTES]!r}") from None
+        raise TicketError(f"the {what} is not JSON: {quoted(data)}") from None
     if not isinstance(payload, dict):
-        raise TicketError(f"the {what} must be a JSON object, got {data[:_QUOTED_BYTES]!r}")
+        raise TicketError(f"the {what} must be a JSON object, got {quoted(data)}")
     return payload
 
 
@@ -144,21 +160,39 @@ def _refuse_unknown_keys(
 ) -> None:
     unknown = sorted(set(payload) - known)
     if unknown:
-        raise TicketError(f"unknown {what} keys {unknown}: {hint}")
+        shown = ", ".join(quoted(key) for key in unknown[:3])
+        raise TicketError(f"unknown {what} keys {shown}: {hint}")
 
 
-def parse_ticket(data: bytes) -> tuple[int, int | None, list[str] | None]:
+def parse_ticket(data: bytes, cache: str | None = None) -> tuple[int, int | None, list[str] | None]:
     """``(start, stop, columns)`` of a ticket; :class:`TicketError` if it is malformed.
+
+    Parameters
+    ----------
+    data : bytes
+        The ticket.
+    cache : str, optional
+        The identity of the cache served: a ticket that names another is refused.
 
     Examples
     --------
     >>> parse_ticket(b'{"columns": ["x"], "stop": 2}')
     (0, 2, ['x'])
+    >>> parse_ticket(b'{"start": 3, "stop": 2}')
+    Traceback (most recent call last):
+    ...
+    batchcorder._flight_wire.TicketError: ticket 'stop' (2) is before its 'start' (3)
     """
-    payload = _parse_json_object(data, "ticket")
+    payload = _parse_json_object(data, "ticket", MAX_TICKET_BYTES)
     _refuse_unknown_keys(
         payload, _TICKET_KEYS, "ticket", "a ticket may hold 'columns', 'start' and 'stop'"
     )
+    issued_by = payload.get("cache")
+    if issued_by is not None and issued_by != cache:
+        raise TicketError(
+            "this ticket was issued for another cache or another run of the server: "
+            "ask this server for tickets (get_flight_info)"
+        )
     try:
         start = batch_index(payload.get("start", 0), "ticket 'start'")
         stop = payload.get("stop")
@@ -168,8 +202,26 @@ def parse_ticket(data: bytes) -> tuple[int, int | None, list[str] | None]:
         if columns is not None:
             columns = column_list(columns, "ticket 'columns'")
     except (TypeError, ValueError) as error:
-        raise TicketError(str(error)) from None
+        raise TicketError(_short(error)) from None
+    if stop is not None and stop < start:
+        raise TicketError(f"ticket 'stop' ({stop}) is before its 'start' ({start})")
     return start, stop, columns
+
+
+def _short(error: BaseException) -> str:
+    text = str(error)
+    return text if len(text) <= 120 else text[:119] + "…"
+
+
+def _path_parts(descriptor: flight.FlightDescriptor) -> list[str]:
+    raw = [part if isinstance(part, bytes) else str(part).encode() for part in descriptor.path]
+    if sum(len(part) for part in raw) > MAX_DESCRIPTOR_BYTES:
+        raise TicketError(f"the descriptor's path is longer than {MAX_DESCRIPTOR_BYTES:,} bytes")
+    try:
+        return [part.decode() for part in raw]
+    except UnicodeDecodeError:
+        shown = ", ".join(quoted(part) for part in raw[:3])
+        raise TicketError(f"the descriptor's path is not UTF-8 text: {shown}") from None
 
 
 def descriptor_columns(descriptor: flight.FlightDescriptor, name: str) -> list[str] | None:
@@ -183,11 +235,12 @@ def descriptor_columns(descriptor: flight.FlightDescriptor, name: str) -> list[s
     True
     """
     if descriptor.descriptor_type == flight.DescriptorType.PATH:
-        path = [part.decode() if isinstance(part, bytes) else part for part in descriptor.path]
+        path = _path_parts(descriptor)
         if path != [name]:
-            raise TicketError(f"no flight at path {path}: this server serves [{name!r}]")
+            shown = ", ".join(quoted(part) for part in path[:3])
+            raise TicketError(f"no flight at path [{shown}]: this server serves [{name!r}]")
         return None
-    payload = _parse_json_object(descriptor.command, "descriptor command")
+    payload = _parse_json_object(descriptor.command, "descriptor command", MAX_DESCRIPTOR_BYTES)
     _refuse_unknown_keys(payload, _DESCRIPTOR_KEYS, "descriptor", "a command may hold 'columns'")
     columns = payload.get("columns")
     if columns is None:
@@ -195,7 +248,7 @@ def descriptor_columns(descriptor: flight.FlightDescriptor, name: str) -> list[s
     try:
         return column_list(columns, "descriptor 'columns'")
     except TypeError as error:
-        raise TicketError(str(error)) from None
+        raise TicketError(_short(error)) from None
 
 
 # -- schemas -----------------------------------------------------------------
@@ -214,7 +267,8 @@ def projected(schema: pa.Schema, columns: list[str] | None) -> pa.Schema:
     names = set(schema.names)
     for name in columns:
         if name not in names:
-            raise TicketError(f"unknown column {name!r}; the columns are {schema.names}")
+            listed = schema.names if len(schema.names) <= 20 else [*schema.names[:20], "..."]
+            raise TicketError(f"unknown column {quoted(name)}; the columns are {listed}")
     return pa.schema([schema.field(name) for name in columns], metadata=schema.metadata)
 
 
@@ -284,26 +338,3 @@ def flight_info(**arguments: Any) -> flight.FlightInfo:
         return flight.FlightInfo(**arguments, ordered=True)
     except TypeError:  # pyarrow < 19 has no ``ordered``; endpoints are in order anyway
         return flight.FlightInfo(**arguments)
-
-
-# -- errors ------------------------------------------------------------------
-
-
-def remote_error(error: BaseException) -> flight.FlightError:
-    """The error a client receives for ``error``: its type and message, no traceback.
-
-    (A plain Python exception would reach the client with the server's traceback
-    in its message; ``FlightCancelledError`` would make pyarrow clients raise
-    ``KeyboardInterrupt``.)
-
-    Examples
-    --------
-    >>> str(remote_error(RuntimeError("upstream broke"))).split(". Detail")[0]
-    'RuntimeError: upstream broke'
-    """
-    if isinstance(error, (flight.FlightUnauthenticatedError, flight.FlightUnavailableError)):
-        return error
-    if isinstance(error, TicketError):
-        return flight.FlightServerError(str(error))
-    message = str(error).split(_TRACEBACK_DETAIL, 1)[0]
-    return flight.FlightServerError(f"{type(error).__name__}: {message}")

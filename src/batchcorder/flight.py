@@ -19,10 +19,18 @@ Tickets and descriptors are JSON, so clients in any language can write them:
 
 - a ticket is a JSON object with the optional keys ``"columns"`` (a list of
   column names: the projection), ``"start"`` and ``"stop"`` (a range of batch
-  indices, ``stop`` excluded); ``{}`` is the whole stream;
+  indices, ``stop`` excluded); ``{}`` is the whole stream. The tickets
+  ``get_flight_info`` hands out also hold ``"cache"``, the identity of the
+  cache and of this run of the server: another server (or a later run)
+  refuses them. A range beyond the end of the stream is refused;
 - the flight is described by the path descriptor ``[name]`` (``"cache"`` by
   default), or by a command descriptor holding ``{"columns": [...]}`` for a
   projection.
+
+Tickets and descriptors over a few KiB are refused unread (16 KiB for a
+descriptor). Failed calls get one short message and the status that says why
+(invalid argument, unimplemented, unauthenticated, unavailable); the details
+go to the ``batchcorder.flight`` logger. See ``docs/security.md``.
 
 Examples
 --------
@@ -47,14 +55,17 @@ from pyarrow import flight
 
 from batchcorder import StreamCache
 from batchcorder._closing import ClosesOnExit
+from batchcorder._flight_auth import Credentials, check_secret
+from batchcorder._flight_errors import LOGGER
 from batchcorder._flight_listen import (
     check_endpoints,
     check_name,
     check_tls,
+    client_locations,
     client_roots,
+    is_loopback_uri,
     listen_uri,
     pem_pairs,
-    served_uri,
     start_service,
 )
 from batchcorder._flight_service import CacheService
@@ -164,6 +175,7 @@ class CacheServer(ClosesOnExit):
 
     Examples
     --------
+    >>> import json
     >>> import pyarrow as pa
     >>> import pyarrow.flight
     >>> from batchcorder import StreamCache
@@ -175,16 +187,22 @@ class CacheServer(ClosesOnExit):
     >>> client.do_get(ticket()).read_all().num_rows  # pulls the upstream, once
     10
     >>> info = client.get_flight_info(server.descriptor)
-    >>> info.total_records, [endpoint.ticket.ticket for endpoint in info.endpoints]
-    (10, [b'{"stop": 3}', b'{"start": 3, "stop": 5}'])
+    >>> [json.loads(endpoint.ticket.ticket) for endpoint in info.endpoints] == [
+    ...     {"stop": 3, "cache": server.identity},
+    ...     {"start": 3, "stop": 5, "cache": server.identity},
+    ... ]
+    True
+    >>> info.total_records
+    10
     >>> server.close()
     >>> server.closed
     True
     """
 
-    def __init__(self, service: CacheService, location: str, name: str) -> None:
+    def __init__(self, service: CacheService, locations: list[str], name: str) -> None:
         self._service = service
-        self._location = location
+        self._locations = locations
+        self._location = locations[0]
         self._name = name
         self._lock = threading.Lock()
         self._shutdown: threading.Thread | None = None
@@ -192,8 +210,47 @@ class CacheServer(ClosesOnExit):
 
     @property
     def location(self) -> str:
-        """The URI clients connect to, such as ``grpc://127.0.0.1:40123``."""
+        """The URI clients connect to, such as ``grpc://127.0.0.1:40123``.
+
+        For a server listening on every interface (``0.0.0.0``), the loopback
+        address; :attr:`locations` has the others.
+        """
         return self._location
+
+    @property
+    def locations(self) -> list[str]:
+        """Every URI a client can connect to: :attr:`location` first, then this
+        machine's name and addresses when the server listens on every interface."""
+        return list(self._locations)
+
+    @property
+    def identity(self) -> str:
+        """The identity written in the tickets this server hands out (per cache and run)."""
+        return self._service.identity
+
+    @property
+    def failure(self) -> str | None:
+        """What clients are told of the source's failure, or None while it has not failed."""
+        return self._service.failure
+
+    def report_failure(self, error: BaseException) -> None:
+        """Tell clients that the source (or the cache) failed with ``error``.
+
+        Readers of the server find the failure themselves when they reach it;
+        call this when it is found elsewhere (a local ``ingest_all()``).
+        From then on ``get_flight_info`` fails with it, so do new ``do_get``
+        calls, and streams in flight end with it at their next batch. The
+        clients get the error's type and first line (the cache's file
+        errors, without the file's path); the details go to the log.
+
+        Parameters
+        ----------
+        error : BaseException
+            The source's error.
+        """
+        if not isinstance(error, BaseException):
+            raise TypeError(f"error must be an exception, got {type(error).__name__}")
+        self._service.record_failure(error)
 
     @property
     def port(self) -> int:
@@ -270,9 +327,8 @@ class CacheServer(ClosesOnExit):
                 self._shutdown.start()
         if not self.wait(timeout):
             raise TimeoutError(
-                f"the Flight server at {self._location} still has "
-                f"{self.active_streams} stream(s) open after {timeout} s: a client "
-                "stopped reading without disconnecting"
+                f"the Flight server at {self._location} has not stopped after {timeout} s: "
+                f"{self._service.open_calls()}"
             )
 
     def _stop(self) -> None:
@@ -300,6 +356,8 @@ def serve(
     verify_client: bool = False,
     root_certificates: bytes | str | None = None,
     endpoints: int = _DEFAULT_ENDPOINTS,
+    username: str | None = None,
+    password: str | None = None,
 ) -> CacheServer:
     """Serve ``cache`` over Arrow Flight until the returned server is closed.
 
@@ -320,8 +378,14 @@ def serve(
     - Dictionary-encoded fields are sent decoded, as their values' type, and
       the flight's schema says so (Flight streams written from Python cannot
       carry dictionaries that change between batches).
-    - The upstream's failure reaches every client that reads up to it, as
-      ``FlightServerError`` with the upstream's error type and message.
+    - The upstream's failure reaches every client as ``FlightServerError``
+      with the upstream's error type and message: streams in flight end with
+      it, later ``do_get`` and ``get_flight_info`` calls fail with it.
+    - Bad tickets and descriptors (malformed, over a few KiB, a range beyond
+      the end, a ticket of another server or run) fail with INVALID_ARGUMENT
+      (``pyarrow.ArrowInvalid``); ``do_put``, ``do_action`` and
+      ``do_exchange`` with UNIMPLEMENTED. Details go to the
+      ``batchcorder.flight`` logger, not to clients.
     - A client that disconnects mid-stream frees its reader at once (the
       server notices at its next write). No lock is held while a batch is sent.
 
@@ -339,17 +403,24 @@ def serve(
     token : str, optional
         Require ``authorization: Bearer <token>`` on every call (see
         :func:`call_options`); other calls fail with
-        ``FlightUnauthenticatedError``. Over a network, use it with TLS.
+        ``FlightUnauthenticatedError`` before their ticket is decoded. Over a
+        network, use it with TLS.
     tls_certificates : list of (cert, key), optional
         PEM certificate chains and private keys (pyarrow's own option);
         needs a ``grpc+tls://`` location.
     verify_client : bool, default False
         Mutual TLS: require a client certificate signed by
-        ``root_certificates``.
+        ``root_certificates``; needs a ``grpc+tls://`` location.
     root_certificates : bytes or str, optional
-        PEM roots that client certificates must chain to (mutual TLS).
+        PEM roots that client certificates must chain to; only with
+        ``verify_client=True``.
     endpoints : int, default 4
         The most endpoints a finished cache is split into.
+    username, password : str, optional
+        Basic auth: clients log in with the standard Flight handshake
+        (``FlightClient.authenticate_basic_token(username, password)``, ADBC
+        and Java clients do the same), get a bearer token back and send it on
+        every call. Works alongside ``token``.
 
     Returns
     -------
@@ -362,7 +433,11 @@ def serve(
         If an argument has the wrong type.
     ValueError
         If ``location`` is not a gRPC URI with host and port, ``endpoints`` < 1,
-        TLS options do not match the location's scheme, or ``token`` is empty.
+        a TLS option cannot take effect (``tls_certificates`` or
+        ``verify_client`` without a ``grpc+tls://`` location, a TLS location
+        without certificates, ``verify_client`` without
+        ``root_certificates`` or the other way round), ``token`` is empty, or
+        only one of ``username`` and ``password`` is given.
     OSError
         If the server cannot listen at ``location`` (the port is in use, the
         host is unknown, ...), with the reason.
@@ -393,12 +468,30 @@ def serve(
     uri, scheme = listen_uri(location)
     name = check_name(name)
     endpoints = check_endpoints(endpoints)
-    if token is not None:
-        token = check_token(token)
+    credentials = _credentials(token, username, password)
     certificates = pem_pairs(tls_certificates)
     check_tls(uri, scheme, certificates)
-    roots = client_roots(root_certificates, verify_client)
+    roots = client_roots(scheme, root_certificates, verify_client)
     service = start_service(
-        cache, uri, name, endpoints, token, certificates, bool(verify_client), roots
+        cache, uri, name, endpoints, credentials, certificates, bool(verify_client), roots
     )
-    return CacheServer(service, served_uri(uri, service.port), name)
+    locations = client_locations(uri, service.port)
+    if credentials.required and certificates is None and not is_loopback_uri(uri):
+        LOGGER.warning(
+            "serving at %s over plain gRPC: tokens and passwords travel in clear text", uri
+        )
+    return CacheServer(service, locations, name)
+
+
+def _credentials(token: str | None, username: str | None, password: str | None) -> Credentials:
+    """What calls must carry, from ``serve``'s arguments, checked."""
+    if token is not None:
+        token = check_token(token)
+    if (username is None) != (password is None):
+        raise ValueError("username and password go together: give both or neither")
+    if username is not None:
+        username = check_secret(username, "username")
+        if ":" in username:
+            raise ValueError("username must not contain ':' (basic auth separates it with one)")
+        password = check_secret(password, "password")
+    return Credentials(token, username, password)

@@ -154,14 +154,14 @@ def test_serve_with_a_token_refuses_calls_without_it(
     files: dict[str, Path], servers: list[Server]
 ) -> None:
     server = Server(files["parquet"], "-q", "--token-env", "BC_TEST_TOKEN", env={
-        "BC_TEST_TOKEN": "s3cret"
+        "BC_TEST_TOKEN": "s3cret-s3cret-s3cret"
     })  # fmt: skip
     servers.append(server.wait_for_location())
     client = server.client()
     with pytest.raises(flight.FlightUnauthenticatedError):
         client.do_get(WHOLE, OPTIONS).read_all()
     options = flight.FlightCallOptions(
-        timeout=TIMEOUT, headers=[(b"authorization", b"Bearer s3cret")]
+        timeout=TIMEOUT, headers=[(b"authorization", b"Bearer s3cret-s3cret-s3cret")]
     )
     assert client.do_get(WHOLE, options).read_all().num_rows == 3000
     assert server.stop()[0] == 0
@@ -173,6 +173,8 @@ def test_serve_with_a_token_refuses_calls_without_it(
         (["no/such/file.parquet"], "cannot read 'no/such/file.parquet': No such file or directory"),
         (["-", "--token-env", "BC_UNSET_VARIABLE"], "the environment variable BC_UNSET_VARIABLE is not set"),
         (["-", "--tls-cert", "cert.pem"], "--tls-cert and --tls-key go together"),
+        (["-", "--username", "reader"], "--username and --password-env go together"),
+        (["-", "--tls-client-ca", "ca.pem"], "--tls-client-ca (mutual TLS) needs --tls-cert"),
         (["-", "--port", "70000"], "a port is between 0 and 65535, got 70000"),
         (["-", "--disk", "somewhere"], "--disk needs --disk-capacity"),
     ],

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from batchcorder._cli.defaults import BATCH_ROWS
 from batchcorder._cli.errors import CLIError, one_line, os_reason
 
-__all__ = ["STDIN", "Source", "detect_kind", "open_source"]
+__all__ = ["STDIN", "IncompleteStreamError", "Source", "detect_kind", "open_source"]
 
 _Reader = TypeVar("_Reader")
 
@@ -33,6 +33,103 @@ _IPC_FILE_MAGIC = b"ARROW1"
 _IPC_STREAM_MAGIC = b"\xff\xff\xff\xff"
 _COMPRESSIONS = (".gz", ".bz2", ".zst", ".lz4")
 _CSV_SUFFIXES = {".csv": ",", ".tsv": "\t"}
+
+
+class IncompleteStreamError(ValueError):
+    """An Arrow IPC stream that ended without its end-of-stream marker.
+
+    pyarrow takes an end of file between two messages for the end of the
+    stream; a producer that died half-way would look like a shorter, complete
+    stream. Every reader of the cache gets this error instead.
+
+    Examples
+    --------
+    >>> str(IncompleteStreamError("standard input", 50))
+    'the Arrow IPC stream on standard input ended after 50 batches without its end-of-stream marker: the producer stopped before finishing it'
+    """
+
+    def __init__(self, label: str, batches: int) -> None:
+        super().__init__(
+            f"the Arrow IPC stream on {label} ended after {batches:,} batches without its "
+            "end-of-stream marker: the producer stopped before finishing it"
+        )
+        self.label = label
+        self.batches = batches
+
+
+class _EndTrackingFile:
+    """A binary file for pyarrow's stream reader that remembers how its last read ended.
+
+    pyarrow reads the stream message by message, asking for exactly the bytes
+    it needs: the end-of-stream marker is a full read of 8 bytes
+    (``0xFFFFFFFF`` then a length of 0) or, in the legacy format, of 4 zero
+    bytes. A stream cut between two messages ends with a short read instead.
+    Whether the last read was short is all this tells; the values of the
+    last bytes are not looked at (a message body can end with the same bytes).
+    Nothing is read ahead, so nothing past the marker is consumed.
+    """
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self.ended_short = False
+
+    @property
+    def closed(self) -> bool:
+        return bool(getattr(self._raw, "closed", False))
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes: fewer only at the end of the input."""
+        if size is None or size < 0:
+            data = self._raw.read()
+            self.ended_short = True
+            return data
+        data = self._raw.read(size)
+        if data is None:
+            data = b""
+        if 0 < len(data) < size:
+            # A pipe may return less than asked before its end: fill the request.
+            parts = [data]
+            got = len(data)
+            while got < size:
+                more = self._raw.read(size - got)
+                if not more:
+                    break
+                parts.append(more)
+                got += len(more)
+            data = b"".join(parts)
+        self.ended_short = len(data) < size
+        return data
+
+    def close(self) -> None:
+        self._raw.close()
+
+
+def _complete_batches(
+    reader: pa.RecordBatchReader, file: _EndTrackingFile, label: str
+) -> Iterator[pa.RecordBatch]:
+    """The batches of ``reader``, then :class:`IncompleteStreamError` if it ended with no marker."""
+    batches = 0
+    for batch in reader:
+        batches += 1
+        yield batch
+    if file.ended_short:
+        raise IncompleteStreamError(label, batches)
+
+
+def _open_complete_stream(raw: BinaryIO, label: str) -> Source:
+    """An Arrow IPC stream over ``raw`` that must end with its end-of-stream marker."""
+    file = _EndTrackingFile(raw)
+    stream = pa.ipc.open_stream(file)
+    reader = pa.RecordBatchReader.from_batches(
+        stream.schema, _complete_batches(stream, file, label)
+    )
+    return Source(reader, label, "arrow-stream", _closers=[file.close, stream.close, reader.close])
 
 
 @dataclass
@@ -190,13 +287,12 @@ def _open_stdin(stdin: BinaryIO | None) -> Source:
             f"standard input holds {kind}, not an Arrow IPC stream: give its path as SOURCE"
         )
     try:
-        reader = pa.ipc.open_stream(stdin)
+        return _open_complete_stream(stdin, "standard input")
     except pa.ArrowException as error:
         message = one_line(error)
         if "null or length 0" in message:
             message = "the input is empty"
         raise CLIError(f"standard input is not an Arrow IPC stream: {message}") from error
-    return Source(reader, "standard input", "arrow-stream", _closers=[reader.close])
 
 
 def _open_parquet(path: Path, label: str) -> Source:
@@ -234,9 +330,12 @@ def _open_ipc_file(path: Path, label: str) -> Source:
 
 
 def _open_ipc_stream(path: Path, label: str) -> Source:
-    file = pa.OSFile(os.fspath(path))
-    reader = _opened_over(file, pa.ipc.open_stream)
-    return Source(reader, label, "arrow-stream", _closers=[file.close, reader.close])
+    file = path.open("rb")
+    try:
+        return _open_complete_stream(file, label)
+    except BaseException:
+        file.close()
+        raise
 
 
 def _open_csv(path: Path, label: str, delimiter: str = ",") -> Source:
