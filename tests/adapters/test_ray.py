@@ -241,11 +241,13 @@ _AFTER_CLOSE = {
 def test_count_is_exact_without_row_metadata(
     ray_cluster: None, disk_cache: Callable[..., StreamCache], table: pa.Table
 ) -> None:
+    from ray.data.expressions import col
+
     ds = read(disk_cache(table))
     assert ds.count() == table.num_rows
     assert ds.select_columns(["s"]).count() == table.num_rows
     assert ds.limit(7).count() == 7
-    assert ds.filter(expr="id < 10").count() == 10
+    assert ds.filter(expr=col("id") < 10).count() == 10
     assert read(disk_cache(table), columns=["f"]).count() == table.num_rows
 
 
