@@ -7,13 +7,11 @@ predicate, the row limit and a batch-size hint; the plugin answers with a fresh
 cache reader, so the same ``LazyFrame`` can be collected any number of times
 and each collect replays the cache from batch 0.
 
-Where Polars has resolvers (``LazyFrame.from_lazyframe_resolver``, Polars
-2.1), the ``LazyFrame`` is resolved at each collect
-(``batchcorder.adapters._polars_resolver``): a fully ingested cache whose
-projected columns Polars takes without a copy becomes a frame of the cache's
-own batches (minus those the filters' statistics exclude), kept for later
-collects of the same projection and filters; anything else is the IO-plugin
-scan below.
+The scan is never a ``LazyFrameResolver`` (Polars 2.1): Polars' streaming
+engine panics on plans over a resolver whose scan node was given a
+projection narrower than its schema (a window function, ``with_row_index``
+over a table with a column the query does not read). See
+``docs/architecture.md``.
 
 What the IO-plugin scan does, cheapest first:
 
@@ -23,7 +21,9 @@ What the IO-plugin scan does, cheapest first:
    first time a predicate reads a column, and kept), in Polars' meaning of
    the predicate (NaN above every number, categorical order:
    ``batchcorder.adapters._polars_pruning``); the batches every row of passes
-   are converted without evaluating the predicate;
+   are converted without evaluating the predicate. Only a predicate no part
+   of which can raise is judged so: any other is evaluated on every row, so
+   that it raises as over the table, whatever the cache holds yet;
 2. evaluates the predicate on the predicate's own columns only, and drops
    the rows it rejects before converting the other columns, so a column
    Polars must copy (strings become string views) is converted for the
@@ -52,6 +52,10 @@ Readers and ingestion
 
 An upstream failure raises out of ``collect()``: Polars re-raises the
 upstream's own exception, message included, at every collect that reaches it.
+A predicate Polars refuses for the table's types (a list compared with a
+number) raises even where no row reaches it (an empty cache, or every batch
+skipped). A panic of Polars in the work the scan does raises
+:class:`batchcorder.errors.EnginePanicError`, chained from the panic.
 
 Without Polars installed, :func:`scan`, :func:`register` and
 :func:`polars_schema` raise ``ModuleNotFoundError`` saying
@@ -67,8 +71,8 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from batchcorder._engines import require_engine
+from batchcorder._panics import polars_panics_raised
 from batchcorder._types import logical_nbytes
-from batchcorder.adapters._polars_resolver import resolver_frame
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -155,7 +159,8 @@ def scan(cache: StreamCache | CastingStreamCache) -> pl.LazyFrame:
         n_rows: int | None,
         batch_size: int | None,
     ) -> Iterator[pl.DataFrame]:
-        return _scan_batches(cache, arrow_schema, with_columns, predicate, n_rows, skipping)
+        frames = _scan_batches(cache, arrow_schema, with_columns, predicate, n_rows, skipping)
+        return polars_panics_raised(frames)
 
     streaming = register_io_source(
         source,
@@ -165,8 +170,7 @@ def scan(cache: StreamCache | CastingStreamCache) -> pl.LazyFrame:
         explain_name="batchcorder",
     )
     select = None if skipping is None else functools.partial(_kept, skipping, arrow_schema)
-    resolved = resolver_frame(cache, streaming, select)
-    return streaming if resolved is None else resolved
+    return streaming
 
 
 def _kept(
@@ -300,6 +304,7 @@ class _Skipping:
         remembered = self._remembered.get(key, _UNKNOWN)
         if remembered is not _UNKNOWN:
             return remembered  # type: ignore[return-value]
+        # None unless no part of the predicate can raise: it is then evaluated on every row.
         node = predicate_node(predicate, schema)
         chosen = None if node is None else select_batches(node, batches, self._cache.statistics)
         if len(self._remembered) >= _REMEMBERED_PREDICATES:
@@ -333,6 +338,8 @@ def _scan_batches(
     batches go one at a time, so the scan never pulls a batch it does not need.
     """
     columns = list(schema.names) if with_columns is None else list(with_columns)
+    if predicate is not None:
+        _check_types(predicate, schema)
     if n_rows is not None and n_rows <= 0:
         return
     # Closing the reader (also when Polars drops the generator early) lets a
@@ -384,6 +391,23 @@ def _limited(
         if remaining <= 0:
             # Stop pulling: a LIMIT ingests no further upstream batch.
             return
+
+
+def _check_types(predicate: pl.Expr, schema: pa.Schema) -> None:
+    """Raise what Polars raises for ``predicate`` over a table of ``schema`` whatever its rows.
+
+    Polars refuses some predicates for their types (a list compared with a
+    number, a string with an integer) over a table of any length, an empty
+    one included. A scan that evaluates the predicate on no row (an empty
+    cache, every batch skipped or passed whole) raises it all the same.
+    """
+    _empty_frame(schema).select(predicate.alias("mask"))
+
+
+@functools.lru_cache(maxsize=16)
+def _empty_frame(schema: pa.Schema) -> pl.DataFrame:
+    """A frame of no rows with ``schema`` (kept: making one costs ten times checking a predicate)."""
+    return _to_polars(schema.empty_table())
 
 
 def _no_columns(rows: int) -> pa.RecordBatch:
