@@ -149,7 +149,10 @@ def _predicate(tree: Any, schema: pa.Schema) -> Node:
     if kind == "BinaryExpr" and isinstance(body, dict):
         op = body.get("op")
         if op in _LOGICAL:
-            left, right = _predicate(body.get("left"), schema), _predicate(body.get("right"), schema)
+            left, right = (
+                _predicate(body.get("left"), schema),
+                _predicate(body.get("right"), schema),
+            )
             return Call(_LOGICAL[op], (left, right), None)
         if op in _COMPARISONS:
             return _comparison(_COMPARISONS[op], body.get("left"), body.get("right"), schema)
@@ -220,13 +223,7 @@ def _converted(dtype: str, value: Any, column_type: pa.DataType) -> pa.Scalar | 
     """
     types = pa.types
     if dtype in _INTEGER_LITERALS and isinstance(value, int) and not isinstance(value, bool):
-        if types.is_integer(column_type):
-            return pa.scalar(value, column_type)  # raises out of the column's range
-        if column_type == pa.float64() and abs(value) <= _FLOAT64_EXACT:
-            return pa.scalar(float(value), column_type)
-        if column_type == pa.float32() and abs(value) <= _FLOAT32_EXACT:
-            return pa.scalar(float(value), column_type)
-        return None
+        return _integer(value, column_type)
     if dtype in _FLOAT_LITERALS and isinstance(value, float):
         return pa.scalar(value, column_type) if column_type == pa.float64() else None
     if dtype == "Boolean" and isinstance(value, bool):
@@ -239,6 +236,17 @@ def _converted(dtype: str, value: Any, column_type: pa.DataType) -> pa.Scalar | 
         return pa.scalar(value, column_type) if types.is_date32(column_type) else None
     if dtype == "Datetime":
         return _timestamp(value, column_type)
+    return None
+
+
+def _integer(value: int, column_type: pa.DataType) -> pa.Scalar | None:
+    """An integer literal as an exact scalar of a numeric column's type (Polars compares exactly)."""
+    if pa.types.is_integer(column_type):
+        return pa.scalar(value, column_type)  # raises out of the column's range
+    if column_type == pa.float64() and abs(value) <= _FLOAT64_EXACT:
+        return pa.scalar(float(value), column_type)
+    if column_type == pa.float32() and abs(value) <= _FLOAT32_EXACT:
+        return pa.scalar(float(value), column_type)
     return None
 
 
@@ -272,8 +280,7 @@ def _function(body: dict[str, Any], schema: pa.Schema) -> Node:
         return Call("is_null" if boolean == "IsNull" else "is_valid", (tested,), None)
     if isinstance(boolean, dict) and "IsBetween" in boolean and len(inputs) == 3:
         closed = (boolean["IsBetween"] or {}).get("closed")
-        kind, name = _single(inputs[0])
-        if closed in _BETWEEN and kind == "Column":
+        if closed in _BETWEEN and _single(inputs[0])[0] == "Column":
             low, high = _BETWEEN[closed]
             return Call(
                 "and_kleene",

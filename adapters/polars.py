@@ -169,18 +169,7 @@ def scan(cache: StreamCache | CastingStreamCache) -> pl.LazyFrame:
         is_pure=True,
         explain_name="batchcorder",
     )
-    select = None if skipping is None else functools.partial(_kept, skipping, arrow_schema)
     return streaming
-
-
-def _kept(
-    skipping: _Skipping, schema: pa.Schema, batches: list[pa.RecordBatch], predicate: pl.Expr
-) -> list[pa.RecordBatch]:
-    """The ``batches`` that ``predicate`` may keep rows of, told from their statistics."""
-    selection = skipping.selection(batches, predicate, schema)
-    if selection is None:
-        return batches
-    return [batch for batch, kept in zip(batches, selection.keep, strict=True) if kept]
 
 
 def register(
