@@ -327,15 +327,36 @@ def _scan_batches(
     batches go one at a time, so the scan never pulls a batch it does not need.
     """
     columns = list(schema.names) if with_columns is None else list(with_columns)
-    if predicate is not None:
-        _check_types(predicate, schema)
+    evaluated = _Evaluated()
+    yield from _read(cache, schema, columns, predicate, n_rows, skipping, evaluated)
+    if predicate is not None and not evaluated.rows:
+        _check_on_no_rows(predicate, schema)
+
+
+class _Evaluated:
+    """How many rows of a scan its predicate was evaluated on."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+
+
+def _read(
+    cache: StreamCache | CastingStreamCache,
+    schema: pa.Schema,
+    columns: list[str],
+    predicate: pl.Expr | None,
+    n_rows: int | None,
+    skipping: _Skipping | None,
+    evaluated: _Evaluated,
+) -> Iterator[pl.DataFrame]:
+    """The frames of :func:`_scan_batches`, counting the rows the predicate is evaluated on."""
     if n_rows is not None and n_rows <= 0:
         return
     # Closing the reader (also when Polars drops the generator early) lets a
     # cache with max_readers release the batches it kept for this scan.
     with cache.reader() as reader:
         if n_rows is not None:
-            yield from _limited(reader, columns, predicate, n_rows, schema)
+            yield from _limited(reader, columns, predicate, n_rows, schema, evaluated)
             return
         if predicate is None and not columns:
             # Only the row count is read (count(*)): one frame without columns.
@@ -352,7 +373,7 @@ def _scan_batches(
             if predicate is None or group.whole:
                 frame = _to_polars(table.select(columns))
             else:
-                frame = _filtered(table, columns, predicate, predicate_columns)
+                frame = _filtered(table, columns, predicate, predicate_columns, evaluated)
             if frame is not None:
                 yield frame
 
@@ -363,6 +384,7 @@ def _limited(
     predicate: pl.Expr | None,
     n_rows: int,
     schema: pa.Schema,
+    evaluated: _Evaluated,
 ) -> Iterator[pl.DataFrame]:
     """The frames of the first ``n_rows`` rows of the source, one batch at a time."""
     remaining = n_rows
@@ -372,7 +394,7 @@ def _limited(
         rows = batch.slice(0, remaining)
         remaining -= rows.num_rows
         if predicate is not None:
-            frame = _filtered(rows, columns, predicate, predicate_columns)
+            frame = _filtered(rows, columns, predicate, predicate_columns, evaluated)
         else:
             frame = _to_polars(rows.select(columns))
         if frame is not None:
@@ -382,15 +404,15 @@ def _limited(
             return
 
 
-def _check_types(predicate: pl.Expr, schema: pa.Schema) -> None:
-    """Raise what Polars raises for ``predicate`` over a table of ``schema`` whatever its rows.
+def _check_on_no_rows(predicate: pl.Expr, schema: pa.Schema) -> None:
+    """Raise what Polars raises filtering a table of ``schema`` and no row with ``predicate``.
 
-    Polars refuses some predicates for their types (a list compared with a
-    number, a string with an integer) over a table of any length, an empty
-    one included. A scan that evaluates the predicate on no row (an empty
-    cache, every batch skipped or passed whole) raises it all the same.
+    A scan that evaluated the predicate on no row (an empty cache, every
+    batch skipped or passed whole) raises as the table would where Polars
+    refuses the predicate without reading a row (a list compared with a
+    number); Polars answers an empty frame for others, whatever they hold.
     """
-    _empty_frame(schema).select(predicate.alias("mask"))
+    _empty_frame(schema).lazy().filter(predicate).collect()
 
 
 @functools.lru_cache(maxsize=16)
@@ -423,29 +445,24 @@ def _filtered(
     columns: list[str],
     predicate: pl.Expr,
     predicate_columns: list[str] | None,
+    evaluated: _Evaluated,
 ) -> pl.DataFrame | None:
     """``batch`` narrowed to ``columns`` and to the rows ``predicate`` keeps; None when it keeps none.
 
     A row is kept where the predicate is true; false and null drop it, as
-    ``LazyFrame.filter`` does.
+    ``LazyFrame.filter`` does. A batch of no row is not evaluated: Polars
+    does not evaluate a filter of a table of no row either (but for
+    :func:`_check_on_no_rows`).
     """
-    import polars as pl
 
+    if not batch.num_rows:
+        return None
+    evaluated.rows += batch.num_rows
     # Only the predicate's columns are converted to evaluate it (none for a
     # literal predicate: a column-less frame keeps the batch's height); all of
     # them when the predicate's columns are unknown.
     probe = batch if predicate_columns is None else batch.select(predicate_columns)
-    mask = _to_polars(probe).select(predicate.alias("mask")).to_series()
-    if mask.dtype == pl.Null:
-        mask = mask.cast(pl.Boolean)  # a bare null literal
-    if mask.len() != batch.num_rows:
-        if mask.len() != 1:
-            raise ValueError(
-                f"the pushed-down predicate {predicate} gave {mask.len()} values "
-                f"for a batch of {batch.num_rows} rows"
-            )
-        # A scalar result (a literal, an expression without columns) holds for every row.
-        mask = pl.repeat(mask.item(), batch.num_rows, eager=True, dtype=pl.Boolean)
+    mask = _mask(_to_polars(probe), predicate, batch.num_rows)
     kept = int(mask.sum())
     if kept == 0:
         return None
@@ -462,6 +479,46 @@ def _filtered(
             pass  # a type Arrow cannot filter (string_view in pyarrow 26): Polars can
     # Many rows pass: Polars filters its zero-copy columns faster than Arrow.
     return _to_polars(narrowed).filter(mask)
+
+
+def _mask(frame: pl.DataFrame, predicate: pl.Expr, rows: int) -> pl.Series:
+    """The value of ``predicate`` for each of the ``rows`` rows of ``frame``, as booleans."""
+    import polars as pl
+
+    try:
+        mask = frame.select(predicate.alias("mask")).to_series()
+    except pl.exceptions.PolarsError:
+        return _mask_as_filtered(frame, predicate)
+    if mask.dtype == pl.Null:
+        mask = mask.cast(pl.Boolean)  # a bare null literal
+    if mask.len() != rows:
+        if mask.len() != 1:
+            raise ValueError(
+                f"the pushed-down predicate {predicate} gave {mask.len()} values "
+                f"for a batch of {rows} rows"
+            )
+        # A scalar result (a literal, an expression without columns) holds for every row.
+        mask = pl.repeat(mask.item(), rows, eager=True, dtype=pl.Boolean)
+    return mask
+
+
+def _mask_as_filtered(frame: pl.DataFrame, predicate: pl.Expr) -> pl.Series:
+    """Which rows ``LazyFrame.filter(predicate)`` keeps, where evaluating the predicate raised.
+
+    Polars' optimiser may fold a predicate that holds for no row
+    (``x.is_null() & (x >= 0)``) into an empty result without evaluating its
+    other parts, one of which raised here (a list compared with a number):
+    the rows are filtered as over ``pl.from_arrow(table).lazy()``, which
+    raises if that does.
+    """
+    import polars as pl
+
+    name = "__batchcorder_row"
+    while name in frame.columns:
+        name += "_"
+    kept = frame.with_row_index(name).lazy().filter(predicate).select(name).collect()
+    mask = pl.Series("mask", [False] * frame.height, dtype=pl.Boolean)
+    return mask.scatter(kept.to_series(), True) if kept.height else mask
 
 
 def _zero_copy(schema: pa.Schema) -> bool:
