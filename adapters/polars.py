@@ -71,7 +71,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from batchcorder._engines import require_engine
-from batchcorder._panics import polars_panics_raised
+from batchcorder._panics import panics_raised, polars_panics_raised
 from batchcorder._types import logical_nbytes
 
 if TYPE_CHECKING:
@@ -110,7 +110,8 @@ def polars_schema(schema: pa.Schema) -> pl.Schema:
     require_engine("polars", "batchcorder.adapters.polars.polars_schema")
     import polars as pl
 
-    frame = pl.from_arrow(schema.empty_table(), rechunk=False)
+    with panics_raised("Polars"):
+        frame = pl.from_arrow(schema.empty_table(), rechunk=False)
     assert isinstance(frame, pl.DataFrame)  # a Table always converts to a DataFrame
     return frame.schema
 

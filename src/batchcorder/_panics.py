@@ -7,6 +7,7 @@ deriving from ``BaseException``; none is importable by a stable path.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 from batchcorder.errors import EnginePanicError
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 
     T = TypeVar("T")
 
-__all__ = ["is_engine_panic", "polars_panics_raised"]
+__all__ = ["is_engine_panic", "panics_raised", "polars_panics_raised"]
 
 
 def is_engine_panic(error: BaseException) -> bool:
@@ -35,6 +36,28 @@ def is_engine_panic(error: BaseException) -> bool:
         kind.__name__ == "PanicException" and kind.__module__ == "pyo3_runtime"
         for kind in type(error).__mro__
     )
+
+
+@contextlib.contextmanager
+def panics_raised(engine: str) -> Iterator[None]:
+    """Raise an engine's panic in the block as :class:`EnginePanicError` naming ``engine``.
+
+    Examples
+    --------
+    >>> panic = type("PanicException", (BaseException,), {"__module__": "pyo3_runtime"})
+    >>> try:
+    ...     with panics_raised("DataFusion"):
+    ...         raise panic("capacity overflow")
+    ... except EnginePanicError as error:
+    ...     print(error)
+    DataFusion panicked: capacity overflow
+    """
+    try:
+        yield
+    except BaseException as error:
+        if is_engine_panic(error):
+            raise EnginePanicError(engine, error) from error
+        raise
 
 
 def polars_panics_raised(items: Iterator[T]) -> Iterator[T]:

@@ -282,6 +282,25 @@ def test_nan_and_nulls_follow_polars_in_every_skip(name: str, tmp_path: Path) ->
         )
 
 
+def test_a_panic_in_the_scans_own_work_raises_an_error_naming_polars(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No known input makes Polars 2.1 panic in the scan's own conversions: the
+    # panic is Polars' own exception class, raised where Polars converts a batch.
+    import batchcorder.adapters.polars as adapter
+
+    def panicking(batch: object) -> pl.DataFrame:
+        raise pl.exceptions.PanicException("index out of bounds: the len is 4 but the index is 4")
+
+    cache = _cache(windows_table(), "disk", "ingested", tmp_path, batch_rows=4)
+    monkeypatch.setattr(adapter, "_to_polars", panicking)
+    with pytest.raises(EnginePanicError, match=r"^Polars panicked: index out of bounds") as raised:
+        batchcorder.scan(cache).select("id").collect()
+    assert isinstance(raised.value, RuntimeError)
+    assert is_engine_panic(raised.value.__cause__)
+    cache.close()
+
+
 # -- the property: generated queries, cache == table, errors included ------------------
 
 BATCH_ROWS = st.integers(1, 7)
