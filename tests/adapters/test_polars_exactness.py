@@ -209,6 +209,10 @@ RAISING_PREDICATES: dict[str, pl.Expr] = {
     "strict_cast_on_kept_rows": (pl.col("x") < 20) & (pl.col("s").cast(pl.Int64) > 0),
     "string_with_a_number": (pl.col("x") > 50) & (pl.col("s") > 3),
     "number_with_a_string": (pl.col("x") > 50) | (pl.col("x") > pl.lit("a")),
+    # Refused when the plan is made, over a table of any length.
+    "string_function_of_an_integer": (pl.col("x") > 50) & pl.col("x").str.contains("1"),
+    "missing_column": (pl.col("x") > 50) & (pl.col("nope") > 1),
+    "date_part_of_a_float": (pl.col("x") > 50) & (pl.col("f").dt.year() > 1),
     "bitwise_not_of_an_integer": (pl.col("x") > 50) & ~pl.col("unused"),
     "an_integer_column": (pl.col("x") > 50) | pl.col("unused"),
 }

@@ -118,3 +118,21 @@ def test_the_panic_is_named_and_chained() -> None:
         pytest.skip("this Polars does not panic over a narrowed resolver")
     assert isinstance(panic, EnginePanicError) and isinstance(panic, RuntimeError)
     assert str(panic).startswith("Polars panicked: index out of bounds")
+
+
+def test_a_panic_outside_a_statement_exits_1() -> None:
+    import argparse
+    import io
+
+    from batchcorder._cli.main import _run_command
+
+    def run(args: argparse.Namespace) -> int:
+        raise pl.exceptions.PanicException("capacity overflow")
+
+    errors = io.StringIO()
+    status = _run_command(argparse.Namespace(run=run, debug=False), errors, None)
+    assert status == 1
+    assert errors.getvalue() == (
+        "batchcorder: error: an engine panicked: capacity overflow "
+        "(a bug of the engine; --debug shows the traceback)\n"
+    )
