@@ -371,6 +371,7 @@ def _read(
         predicate_columns = _predicate_columns(predicate, schema) if predicate is not None else None
         for group in _groups(batches, columns, selection):
             table = group.table(schema)
+            frame: pl.DataFrame | None
             if predicate is None or group.whole:
                 frame = _to_polars(table.select(columns))
             else:
