@@ -11,7 +11,7 @@ The scan is never a ``LazyFrameResolver`` (Polars 2.1): Polars' streaming
 engine panics on plans over a resolver whose scan node was given a
 projection narrower than its schema (a window function, ``with_row_index``
 over a table with a column the query does not read). See
-``docs/architecture.md``.
+``docs/benchmarks.md`` for what that costs.
 
 What the IO-plugin scan does, cheapest first:
 
@@ -52,9 +52,13 @@ Readers and ingestion
 
 An upstream failure raises out of ``collect()``: Polars re-raises the
 upstream's own exception, message included, at every collect that reaches it.
-A predicate Polars refuses for the table's types (a list compared with a
-number) raises even where no row reaches it (an empty cache, or every batch
-skipped). A panic of Polars in the work the scan does raises
+Where evaluating the predicate raises, the scan raises: it never answers
+where a part of its predicate fails. (Over a ``DataFrame`` Polars' optimiser
+may fold a predicate that can hold for no row, ``x.is_null() & (x >= 0)``,
+into an empty answer without evaluating a failing part, depending on the
+rest of the query.) A scan that evaluates its predicate on no row (an empty
+cache, every batch skipped) raises where Polars refuses the predicate for
+its types (a list compared with a number). A panic of Polars in the work the scan does raises
 :class:`batchcorder.errors.EnginePanicError`, chained from the panic.
 
 Without Polars installed, :func:`scan`, :func:`register` and
@@ -407,14 +411,14 @@ def _limited(
 
 
 def _check_on_no_rows(predicate: pl.Expr, schema: pa.Schema) -> None:
-    """Raise what Polars raises filtering a table of ``schema`` and no row with ``predicate``.
+    """Raise what evaluating ``predicate`` raises over a table of ``schema`` and no row.
 
-    A scan that evaluated the predicate on no row (an empty cache, every
-    batch skipped or passed whole) raises as the table would where Polars
-    refuses the predicate without reading a row (a list compared with a
-    number); Polars answers an empty frame for others, whatever they hold.
+    A scan that evaluates its predicate on no row (an empty cache, every
+    batch skipped or passed whole) raises all the same where Polars refuses
+    the predicate for its types (a list compared with a number), as the
+    table does; a predicate that fails only on some values passes.
     """
-    _empty_frame(schema).lazy().filter(predicate).collect()
+    _empty_frame(schema).select(predicate.alias("mask"))
 
 
 @functools.lru_cache(maxsize=16)
@@ -484,13 +488,18 @@ def _filtered(
 
 
 def _mask(frame: pl.DataFrame, predicate: pl.Expr, rows: int) -> pl.Series:
-    """The value of ``predicate`` for each of the ``rows`` rows of ``frame``, as booleans."""
+    """The value of ``predicate`` for each of the ``rows`` rows of ``frame``, as booleans.
+
+    Evaluated on every row, whatever the other parts of the predicate give:
+    where a part raises, the scan raises. (Over a ``DataFrame``, Polars'
+    optimiser may fold a predicate that can hold for no row, such as
+    ``x.is_null() & (x >= 0) & (l > 0)``, into no row without evaluating the
+    part that raises, or not, depending on the rest of the query; the scan
+    sees only the predicate, and never answers where evaluating it raises.)
+    """
     import polars as pl
 
-    try:
-        mask = frame.select(predicate.alias("mask")).to_series()
-    except pl.exceptions.PolarsError:
-        return _mask_as_filtered(frame, predicate)
+    mask = frame.select(predicate.alias("mask")).to_series()
     if mask.dtype == pl.Null:
         mask = mask.cast(pl.Boolean)  # a bare null literal
     if mask.len() != rows:
@@ -502,25 +511,6 @@ def _mask(frame: pl.DataFrame, predicate: pl.Expr, rows: int) -> pl.Series:
         # A scalar result (a literal, an expression without columns) holds for every row.
         mask = pl.repeat(mask.item(), rows, eager=True, dtype=pl.Boolean)
     return mask
-
-
-def _mask_as_filtered(frame: pl.DataFrame, predicate: pl.Expr) -> pl.Series:
-    """Which rows ``LazyFrame.filter(predicate)`` keeps, where evaluating the predicate raised.
-
-    Polars' optimiser may fold a predicate that holds for no row
-    (``x.is_null() & (x >= 0)``) into an empty result without evaluating its
-    other parts, one of which raised here (a list compared with a number):
-    the rows are filtered as over ``pl.from_arrow(table).lazy()``, which
-    raises if that does.
-    """
-    import polars as pl
-
-    name = "__batchcorder_row"
-    while name in frame.columns:
-        name += "_"
-    kept = frame.with_row_index(name).lazy().filter(predicate).select(name).collect()
-    mask = pl.Series("mask", [False] * frame.height, dtype=pl.Boolean)
-    return mask.scatter(kept.to_series(), True) if kept.height else mask
 
 
 def _zero_copy(schema: pa.Schema) -> bool:
