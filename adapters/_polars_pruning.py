@@ -42,6 +42,7 @@ what cannot be read is not understood.
 from __future__ import annotations
 
 import json
+import struct
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -225,6 +226,12 @@ def _converted(dtype: str, value: Any, column_type: pa.DataType) -> pa.Scalar | 
     if dtype in _INTEGER_LITERALS and isinstance(value, int) and not isinstance(value, bool):
         return _integer(value, column_type)
     if dtype in _FLOAT_LITERALS and isinstance(value, float):
+        if dtype == "Float32":
+            # The serialised form writes a float32 as its shortest decimal
+            # (0.1), not as the float64 Polars compares it as (0.100000001...).
+            value = struct.unpack("f", struct.pack("f", value))[0]
+            if column_type == pa.float32():
+                return pa.scalar(value, column_type)
         return pa.scalar(value, column_type) if column_type == pa.float64() else None
     if dtype == "Boolean" and isinstance(value, bool):
         return pa.scalar(value, column_type) if types.is_boolean(column_type) else None

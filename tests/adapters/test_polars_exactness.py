@@ -344,6 +344,27 @@ def test_a_panic_in_the_scans_own_work_raises_an_error_naming_polars(
     cache.close()
 
 
+@pytest.mark.parametrize(
+    "predicate",
+    [
+        pl.col("f") < pl.lit(0.1, pl.Float32),  # 0.100000001490116... as Polars compares it
+        pl.col("f") >= pl.lit(1 / 3, pl.Float32),
+        pl.col("f") == pl.lit(0.1, pl.Float32),
+        pl.col("g") > pl.lit(0.1, pl.Float32),
+    ],
+)
+def test_a_float32_literal_compares_as_its_own_value(predicate: pl.Expr, tmp_path: Path) -> None:
+    table = pa.table(
+        {
+            "f": pa.array([0.1, 1 / 3, 0.1, 0.5] * 4, pa.float64()),
+            "g": pa.array([0.1, 1 / 3, 0.1, 0.5] * 4, pa.float32()),
+            "id": pa.array(range(16), pa.int64()),
+        }
+    )
+    query: Query = lambda lf: lf.filter(predicate).select("id")  # noqa: E731
+    assert_answers_as_the_table(table, query, tmp_path, batch_rows=1, ordered=True)
+
+
 # -- the property: generated queries, cache == table, errors included ------------------
 
 BATCH_ROWS = st.integers(1, 7)

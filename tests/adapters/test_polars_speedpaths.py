@@ -9,6 +9,7 @@ above every number, infinities, categorical order), in every storage mode.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 import operator
@@ -155,6 +156,10 @@ def test_predicates_translate_to_what_statistics_judge() -> None:
         (pl.col("k") > 2) | (pl.col("f") < NAN),
     ):
         assert predicate_node(predicate, schema) is None, predicate
+    # A float32 literal is written as its shortest decimal (0.1) but compared as
+    # its own value, 0.100000001490116...
+    node = predicate_node(pl.col("f") < pl.lit(0.1, pl.Float32), schema)
+    assert node == Call("less", (FieldRef("f"), Literal(pa.scalar(0.10000000149011612))), None)
 
 
 # -- every decision against Polars evaluating the predicate ------------------------
@@ -170,6 +175,7 @@ NUMBER_COLUMNS = {
     "f32": pa.float32(),
 }
 NUMBER_SCHEMA = pa.schema(list(NUMBER_COLUMNS.items()))
+LITERAL_TYPES = [pl.Int8, pl.Int64, pl.UInt8, pl.UInt64, pl.Float32, pl.Float64]
 COMPARISONS = [operator.eq, operator.ne, operator.lt, operator.le, operator.gt, operator.ge]
 #: Bare numbers: mostly near the batches' values, some at or past the types' ends.
 INTS = st.one_of(
@@ -179,6 +185,8 @@ INTS = st.one_of(
 FLOATS = st.one_of(
     st.integers(-4, 6).map(float),
     st.sampled_from([-math.inf, -1e300, -2.5, -0.0, 0.5, 2.5, 1e300, math.inf]),
+    # Fractions a float32 holds only approximately.
+    st.sampled_from([0.1, 1 / 3, -0.1]),
 )
 
 
@@ -214,9 +222,15 @@ def dynamic_predicates(draw: st.DrawFn, depth: int = 2) -> pl.Expr:
     column = pl.col(draw(st.sampled_from(list(NUMBER_COLUMNS))))
     shape = draw(st.integers(0, 5 if depth else 2))
     if shape == 0:
-        value = draw(st.one_of(INTS, FLOATS))
+        value: Any = draw(st.one_of(INTS, FLOATS))
         compare = draw(st.sampled_from(COMPARISONS))
-        # A bare number on either side: Polars types it against the column.
+        if draw(st.booleans()):
+            # A typed literal: Polars compares it with the column in their common type.
+            literal_type = draw(st.sampled_from(LITERAL_TYPES))
+            # A value the type cannot hold stays a bare number.
+            with contextlib.suppress(pl.exceptions.PolarsError, OverflowError, TypeError):
+                value = pl.lit(value, literal_type)
+        # A number on either side.
         return compare(value, column) if draw(st.booleans()) else compare(column, value)
     if shape == 1:
         low, high = sorted([draw(INTS), draw(INTS)])
