@@ -7,13 +7,11 @@ predicate, the row limit and a batch-size hint; the plugin answers with a fresh
 cache reader, so the same ``LazyFrame`` can be collected any number of times
 and each collect replays the cache from batch 0.
 
-Where Polars has resolvers (``LazyFrame.from_lazyframe_resolver``, Polars
-2.1), the ``LazyFrame`` is resolved at each collect
-(``batchcorder.adapters._polars_resolver``): a fully ingested cache whose
-projected columns Polars takes without a copy becomes a frame of the cache's
-own batches (minus those the filters' statistics exclude), kept for later
-collects of the same projection and filters; anything else is the IO-plugin
-scan below.
+The scan is never a ``LazyFrameResolver`` (Polars 2.1): Polars' streaming
+engine panics on plans over a resolver whose scan node was given a
+projection narrower than its schema (a window function, ``with_row_index``
+over a table with a column the query does not read). See
+``docs/benchmarks.md`` for what that costs.
 
 What the IO-plugin scan does, cheapest first:
 
@@ -23,7 +21,9 @@ What the IO-plugin scan does, cheapest first:
    first time a predicate reads a column, and kept), in Polars' meaning of
    the predicate (NaN above every number, categorical order:
    ``batchcorder.adapters._polars_pruning``); the batches every row of passes
-   are converted without evaluating the predicate;
+   are converted without evaluating the predicate. Only a predicate no part
+   of which can raise is judged so: any other is evaluated on every row, so
+   that it raises as over the table, whatever the cache holds yet;
 2. evaluates the predicate on the predicate's own columns only, and drops
    the rows it rejects before converting the other columns, so a column
    Polars must copy (strings become string views) is converted for the
@@ -52,6 +52,14 @@ Readers and ingestion
 
 An upstream failure raises out of ``collect()``: Polars re-raises the
 upstream's own exception, message included, at every collect that reaches it.
+Where evaluating the predicate raises, the scan raises: it never answers
+where a part of its predicate fails. (Over a ``DataFrame`` Polars' optimiser
+may fold a predicate that can hold for no row, ``x.is_null() & (x >= 0)``,
+into an empty answer without evaluating a failing part, depending on the
+rest of the query.) A scan that evaluates its predicate on no row (an empty
+cache, every batch skipped) raises where Polars refuses the predicate for
+its types (a list compared with a number). A panic of Polars in the work the scan does raises
+:class:`batchcorder.errors.EnginePanicError`, chained from the panic.
 
 Without Polars installed, :func:`scan`, :func:`register` and
 :func:`polars_schema` raise ``ModuleNotFoundError`` saying
@@ -67,8 +75,8 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from batchcorder._engines import require_engine
+from batchcorder._panics import panics_raised, polars_panics_raised
 from batchcorder._types import logical_nbytes
-from batchcorder.adapters._polars_resolver import resolver_frame
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -106,7 +114,8 @@ def polars_schema(schema: pa.Schema) -> pl.Schema:
     require_engine("polars", "batchcorder.adapters.polars.polars_schema")
     import polars as pl
 
-    frame = pl.from_arrow(schema.empty_table(), rechunk=False)
+    with panics_raised("Polars"):
+        frame = pl.from_arrow(schema.empty_table(), rechunk=False)
     assert isinstance(frame, pl.DataFrame)  # a Table always converts to a DataFrame
     return frame.schema
 
@@ -155,7 +164,8 @@ def scan(cache: StreamCache | CastingStreamCache) -> pl.LazyFrame:
         n_rows: int | None,
         batch_size: int | None,
     ) -> Iterator[pl.DataFrame]:
-        return _scan_batches(cache, arrow_schema, with_columns, predicate, n_rows, skipping)
+        frames = _scan_batches(cache, arrow_schema, with_columns, predicate, n_rows, skipping)
+        return polars_panics_raised(frames)
 
     streaming = register_io_source(
         source,
@@ -164,19 +174,7 @@ def scan(cache: StreamCache | CastingStreamCache) -> pl.LazyFrame:
         is_pure=True,
         explain_name="batchcorder",
     )
-    select = None if skipping is None else functools.partial(_kept, skipping, arrow_schema)
-    resolved = resolver_frame(cache, streaming, select)
-    return streaming if resolved is None else resolved
-
-
-def _kept(
-    skipping: _Skipping, schema: pa.Schema, batches: list[pa.RecordBatch], predicate: pl.Expr
-) -> list[pa.RecordBatch]:
-    """The ``batches`` that ``predicate`` may keep rows of, told from their statistics."""
-    selection = skipping.selection(batches, predicate, schema)
-    if selection is None:
-        return batches
-    return [batch for batch, kept in zip(batches, selection.keep, strict=True) if kept]
+    return streaming
 
 
 def register(
@@ -300,6 +298,7 @@ class _Skipping:
         remembered = self._remembered.get(key, _UNKNOWN)
         if remembered is not _UNKNOWN:
             return remembered  # type: ignore[return-value]
+        # None unless no part of the predicate can raise: it is then evaluated on every row.
         node = predicate_node(predicate, schema)
         chosen = None if node is None else select_batches(node, batches, self._cache.statistics)
         if len(self._remembered) >= _REMEMBERED_PREDICATES:
@@ -333,13 +332,36 @@ def _scan_batches(
     batches go one at a time, so the scan never pulls a batch it does not need.
     """
     columns = list(schema.names) if with_columns is None else list(with_columns)
+    evaluated = _Evaluated()
+    yield from _read(cache, schema, columns, predicate, n_rows, skipping, evaluated)
+    if predicate is not None and not evaluated.rows:
+        _check_on_no_rows(predicate, schema)
+
+
+class _Evaluated:
+    """How many rows of a scan its predicate was evaluated on."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+
+
+def _read(
+    cache: StreamCache | CastingStreamCache,
+    schema: pa.Schema,
+    columns: list[str],
+    predicate: pl.Expr | None,
+    n_rows: int | None,
+    skipping: _Skipping | None,
+    evaluated: _Evaluated,
+) -> Iterator[pl.DataFrame]:
+    """The frames of :func:`_scan_batches`, counting the rows the predicate is evaluated on."""
     if n_rows is not None and n_rows <= 0:
         return
     # Closing the reader (also when Polars drops the generator early) lets a
     # cache with max_readers release the batches it kept for this scan.
     with cache.reader() as reader:
         if n_rows is not None:
-            yield from _limited(reader, columns, predicate, n_rows, schema)
+            yield from _limited(reader, columns, predicate, n_rows, schema, evaluated)
             return
         if predicate is None and not columns:
             # Only the row count is read (count(*)): one frame without columns.
@@ -353,10 +375,11 @@ def _scan_batches(
         predicate_columns = _predicate_columns(predicate, schema) if predicate is not None else None
         for group in _groups(batches, columns, selection):
             table = group.table(schema)
+            frame: pl.DataFrame | None
             if predicate is None or group.whole:
                 frame = _to_polars(table.select(columns))
             else:
-                frame = _filtered(table, columns, predicate, predicate_columns)
+                frame = _filtered(table, columns, predicate, predicate_columns, evaluated)
             if frame is not None:
                 yield frame
 
@@ -367,6 +390,7 @@ def _limited(
     predicate: pl.Expr | None,
     n_rows: int,
     schema: pa.Schema,
+    evaluated: _Evaluated,
 ) -> Iterator[pl.DataFrame]:
     """The frames of the first ``n_rows`` rows of the source, one batch at a time."""
     remaining = n_rows
@@ -376,7 +400,7 @@ def _limited(
         rows = batch.slice(0, remaining)
         remaining -= rows.num_rows
         if predicate is not None:
-            frame = _filtered(rows, columns, predicate, predicate_columns)
+            frame = _filtered(rows, columns, predicate, predicate_columns, evaluated)
         else:
             frame = _to_polars(rows.select(columns))
         if frame is not None:
@@ -384,6 +408,23 @@ def _limited(
         if remaining <= 0:
             # Stop pulling: a LIMIT ingests no further upstream batch.
             return
+
+
+def _check_on_no_rows(predicate: pl.Expr, schema: pa.Schema) -> None:
+    """Raise what evaluating ``predicate`` raises over a table of ``schema`` and no row.
+
+    A scan that evaluates its predicate on no row (an empty cache, every
+    batch skipped or passed whole) raises all the same where Polars refuses
+    the predicate for its types (a list compared with a number), as the
+    table does; a predicate that fails only on some values passes.
+    """
+    _empty_frame(schema).select(predicate.alias("mask"))
+
+
+@functools.lru_cache(maxsize=16)
+def _empty_frame(schema: pa.Schema) -> pl.DataFrame:
+    """A frame of no rows with ``schema`` (kept: making one costs ten times checking a predicate)."""
+    return _to_polars(schema.empty_table())
 
 
 def _no_columns(rows: int) -> pa.RecordBatch:
@@ -410,29 +451,24 @@ def _filtered(
     columns: list[str],
     predicate: pl.Expr,
     predicate_columns: list[str] | None,
+    evaluated: _Evaluated,
 ) -> pl.DataFrame | None:
     """``batch`` narrowed to ``columns`` and to the rows ``predicate`` keeps; None when it keeps none.
 
     A row is kept where the predicate is true; false and null drop it, as
-    ``LazyFrame.filter`` does.
+    ``LazyFrame.filter`` does. A batch of no row is not evaluated: Polars
+    does not evaluate a filter of a table of no row either (but for
+    :func:`_check_on_no_rows`).
     """
-    import polars as pl
 
+    if not batch.num_rows:
+        return None
+    evaluated.rows += batch.num_rows
     # Only the predicate's columns are converted to evaluate it (none for a
     # literal predicate: a column-less frame keeps the batch's height); all of
     # them when the predicate's columns are unknown.
     probe = batch if predicate_columns is None else batch.select(predicate_columns)
-    mask = _to_polars(probe).select(predicate.alias("mask")).to_series()
-    if mask.dtype == pl.Null:
-        mask = mask.cast(pl.Boolean)  # a bare null literal
-    if mask.len() != batch.num_rows:
-        if mask.len() != 1:
-            raise ValueError(
-                f"the pushed-down predicate {predicate} gave {mask.len()} values "
-                f"for a batch of {batch.num_rows} rows"
-            )
-        # A scalar result (a literal, an expression without columns) holds for every row.
-        mask = pl.repeat(mask.item(), batch.num_rows, eager=True, dtype=pl.Boolean)
+    mask = _mask(_to_polars(probe), predicate, batch.num_rows)
     kept = int(mask.sum())
     if kept == 0:
         return None
@@ -449,6 +485,32 @@ def _filtered(
             pass  # a type Arrow cannot filter (string_view in pyarrow 26): Polars can
     # Many rows pass: Polars filters its zero-copy columns faster than Arrow.
     return _to_polars(narrowed).filter(mask)
+
+
+def _mask(frame: pl.DataFrame, predicate: pl.Expr, rows: int) -> pl.Series:
+    """The value of ``predicate`` for each of the ``rows`` rows of ``frame``, as booleans.
+
+    Evaluated on every row, whatever the other parts of the predicate give:
+    where a part raises, the scan raises. (Over a ``DataFrame``, Polars'
+    optimiser may fold a predicate that can hold for no row, such as
+    ``x.is_null() & (x >= 0) & (l > 0)``, into no row without evaluating the
+    part that raises, or not, depending on the rest of the query; the scan
+    sees only the predicate, and never answers where evaluating it raises.)
+    """
+    import polars as pl
+
+    mask = frame.select(predicate.alias("mask")).to_series()
+    if mask.dtype == pl.Null:
+        mask = mask.cast(pl.Boolean)  # a bare null literal
+    if mask.len() != rows:
+        if mask.len() != 1:
+            raise ValueError(
+                f"the pushed-down predicate {predicate} gave {mask.len()} values "
+                f"for a batch of {rows} rows"
+            )
+        # A scalar result (a literal, an expression without columns) holds for every row.
+        mask = pl.repeat(mask.item(), rows, eager=True, dtype=pl.Boolean)
+    return mask
 
 
 def _zero_copy(schema: pa.Schema) -> bool:

@@ -13,6 +13,7 @@ class                             built-in base       raised when
 :class:`ReaderConsumedError`      ``ValueError``      a reader was exported already
 :class:`SchemaMismatchError`      ``ValueError``      an upstream batch breaks its schema
 :class:`IngestionInterruptedError` ``RuntimeError``   another thread's pull was interrupted
+:class:`EnginePanicError`         ``RuntimeError``    an engine panicked running our work
 :class:`CacheFileError`           ``OSError``         the cache file was changed or cut
 :class:`DiskCapacityError`        ``OSError``,        the file would pass ``disk_capacity``
                                   ``MemoryError``
@@ -39,6 +40,7 @@ __all__ = [
     "CacheClosedError",
     "CacheFileError",
     "DiskCapacityError",
+    "EnginePanicError",
     "IngestionInterruptedError",
     "ReaderConsumedError",
     "ReaderLimitError",
@@ -208,6 +210,31 @@ class IngestionInterruptedError(_PicklesAsArguments, RuntimeError):
             f"the cache holds batches 0 to {position - 1} and cannot read further"
         )
         self.position = position
+
+
+class EnginePanicError(RuntimeError):
+    """An engine (Polars, DataFusion) panicked while running work batchcorder gave it.
+
+    Engines written in Rust raise a panic as ``pyo3_runtime.PanicException``,
+    which derives from ``BaseException``: ``except Exception`` misses it. This
+    error carries its message as an ordinary exception, chained from the panic
+    (``__cause__``). A panic is a bug of the engine, not of the input.
+
+    Examples
+    --------
+    >>> str(EnginePanicError("Polars", BaseException("index out of bounds")))
+    'Polars panicked: index out of bounds'
+    """
+
+    def __init__(self, engine: str, panic: BaseException | str) -> None:
+        detail = panic if isinstance(panic, str) else str(panic).strip() or type(panic).__name__
+        super().__init__(f"{engine} panicked: {detail}")
+        self.engine = engine
+        self._detail = detail
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The panic itself may not unpickle elsewhere (pyo3_runtime): its text does.
+        return (type(self), (self.engine, self._detail))
 
 
 class CacheFileError(_PicklesAsArguments, OSError):

@@ -13,7 +13,7 @@ from polars.testing import assert_frame_equal
 
 from batchcorder import StreamCache
 from batchcorder.adapters import polars as bc_polars
-from batchcorder.adapters.polars import _scan_batches
+from batchcorder.adapters.polars import _scan_batches, _Skipping
 
 CUTOFF = pl.lit(dt.datetime(2024, 4, 1, tzinfo=dt.timezone.utc)).dt.convert_time_zone(
     "Europe/Paris"
@@ -234,9 +234,8 @@ def test_scan_reads_nothing_and_takes_one_reader_per_scan_node(
         before = cache.stats.readers_created
         query.collect()
         readers.append(cache.stats.readers_created - before)
-    # The SQL join reads only ``id`` of a cache the first collect ingested
-    # whole: both sides share one frame of the cache's batches, one reader.
-    assert readers == [1, 2, 1]
+    # One reader per scan node, both sides of each join included.
+    assert readers == [1, 2, 2]
 
 
 def test_head_stops_pulling_the_upstream(
@@ -344,7 +343,7 @@ def _numeric(table: pa.Table) -> pa.Table:
     return table.select(["id", "f", "ts"])
 
 
-def test_a_whole_numeric_cache_resolves_to_its_own_batches_once(
+def test_a_whole_numeric_cache_answers_as_its_frame_at_every_collect(
     table: pa.Table, make_cache: Callable[..., StreamCache]
 ) -> None:
     numbers = _numeric(table)
@@ -359,39 +358,32 @@ def test_a_whole_numeric_cache_resolves_to_its_own_batches_once(
         lambda f: f.filter(pl.col("id").is_null() | (pl.col("f") < 0)).select(pl.len()),
         lambda f: f.head(7),
         lambda f: f.join(f, on="id").select(pl.len()),
+        lambda f: f.select("id", pl.col("f").sum().over(pl.col("id") % 7)),
     ]
     for query in queries:
         expected = query(frame).collect()
-        assert_frame_equal(query(lazy).collect(), expected)
-        before = cache.stats.readers_created
-        assert_frame_equal(query(lazy).collect(), expected)
-        # Collected again: the frame resolved the first time, no new reader.
-        assert cache.stats.readers_created == before
-    # Zero-copy: the frame resolved holds the cache's buffers.
-    from batchcorder.adapters._polars_resolver import _frame
-
-    cached = list(cache.reader())
-    resolved = _frame(cache, lambda batches, predicate: batches, ["id", "f"], None)
-    assert resolved is not None
-    _assert_views_of(cached, [resolved], ["id", "f"])
+        for _ in range(2):
+            before = cache.stats.readers_created
+            assert_frame_equal(query(lazy).collect(), expected)
+            # Each collect replays the cache: nothing is kept between collects.
+            assert cache.stats.readers_created > before
 
 
-def test_a_filter_resolves_to_the_batches_its_statistics_keep(
+def test_a_filter_converts_only_the_batches_its_statistics_keep(
     make_cache: Callable[..., StreamCache],
 ) -> None:
-    from batchcorder.adapters._polars_resolver import _frame
-    from batchcorder.adapters.polars import _kept, _Skipping
-
     ordered = pa.table({"k": pa.array(range(10_000), pa.int64())})
     cache = make_cache(ordered, batch_rows=1000)
     cache.ingest_all()
-    select = lambda batches, predicate: _kept(_Skipping(cache), ordered.schema, batches, predicate)  # noqa: E731
     predicate = (pl.col("k") >= 2500) & (pl.col("k") < 3100)
-    frame = _frame(cache, select, ["k"], predicate)
-    assert frame is not None and frame.n_chunks() == 2  # batches 2 and 3 of 10
+    skipping = _Skipping(cache)
+    selection = skipping.selection(list(cache.reader()), predicate, ordered.schema)
+    assert selection is not None
+    assert selection.keep.nonzero()[0].tolist() == [2, 3]  # batches 2 and 3 of 10
+    frames = list(_scan_batches(cache, ordered.schema, ["k"], predicate, None, skipping))
+    assert sum(frame.height for frame in frames) == 600
     lazy = bc_polars.scan(cache)
     assert lazy.filter(predicate).select(pl.len()).collect().item() == 600
-    # Whatever a filter skips, Polars still applies it.
     assert lazy.filter(pl.col("k") > 9998).collect()["k"].to_list() == [9999]
 
 
@@ -408,7 +400,7 @@ def test_columns_polars_copies_and_streams_still_being_read_are_scanned_per_coll
     assert counts == [1, 1]  # strings are converted per collect: nothing kept
 
 
-def test_a_resolved_frame_raises_once_the_cache_is_closed(
+def test_a_collect_raises_once_the_cache_is_closed(
     table: pa.Table, make_cache: Callable[..., StreamCache]
 ) -> None:
     cache = make_cache(_numeric(table))

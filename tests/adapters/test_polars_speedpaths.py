@@ -9,6 +9,7 @@ above every number, infinities, categorical order), in every storage mode.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 import operator
@@ -30,7 +31,7 @@ import batchcorder
 from batchcorder import StreamCache
 from batchcorder._pruning import Call, FieldRef, Literal, select_batches
 from batchcorder._statistics import BatchStatistics
-from batchcorder.adapters._polars_pruning import UNKNOWN, predicate_node
+from batchcorder.adapters._polars_pruning import predicate_node
 from batchcorder.adapters.polars import _scan_batches, _Skipping
 
 START = dt.datetime(2024, 1, 1)
@@ -144,13 +145,21 @@ def test_predicates_translate_to_what_statistics_judge() -> None:
         ),
         None,
     )
-    # NaN and infinities are written as null: unknown, as are categorical columns
-    # and what statistics cannot judge.
-    assert predicate_node(pl.col("f") < NAN, schema) == Call("less", (FieldRef("f"), UNKNOWN), None)
-    assert predicate_node(pl.col("cat") == "a", schema) == Call(
-        "equal", (UNKNOWN, Literal(pa.scalar("a"))), None
-    )
-    assert predicate_node(pl.col("s").str.starts_with("s1"), schema) == UNKNOWN
+    # NaN and infinities are written as null, categorical columns have their own
+    # order, and a string function may raise: a predicate with any part not
+    # understood is not judged at all, not even its other parts.
+    for predicate in (
+        pl.col("f") < NAN,
+        pl.col("cat") == "a",
+        pl.col("s").str.starts_with("s1"),
+        (pl.col("k") > 2) & pl.col("s").str.starts_with("s1"),
+        (pl.col("k") > 2) | (pl.col("f") < NAN),
+    ):
+        assert predicate_node(predicate, schema) is None, predicate
+    # A float32 literal is written as its shortest decimal (0.1) but compared as
+    # its own value, 0.100000001490116...
+    node = predicate_node(pl.col("f") < pl.lit(0.1, pl.Float32), schema)
+    assert node == Call("less", (FieldRef("f"), Literal(pa.scalar(0.10000000149011612))), None)
 
 
 # -- every decision against Polars evaluating the predicate ------------------------
@@ -166,6 +175,7 @@ NUMBER_COLUMNS = {
     "f32": pa.float32(),
 }
 NUMBER_SCHEMA = pa.schema(list(NUMBER_COLUMNS.items()))
+LITERAL_TYPES = [pl.Int8, pl.Int64, pl.UInt8, pl.UInt64, pl.Float32, pl.Float64]
 COMPARISONS = [operator.eq, operator.ne, operator.lt, operator.le, operator.gt, operator.ge]
 #: Bare numbers: mostly near the batches' values, some at or past the types' ends.
 INTS = st.one_of(
@@ -175,6 +185,8 @@ INTS = st.one_of(
 FLOATS = st.one_of(
     st.integers(-4, 6).map(float),
     st.sampled_from([-math.inf, -1e300, -2.5, -0.0, 0.5, 2.5, 1e300, math.inf]),
+    # Fractions a float32 holds only approximately.
+    st.sampled_from([0.1, 1 / 3, -0.1]),
 )
 
 
@@ -210,9 +222,15 @@ def dynamic_predicates(draw: st.DrawFn, depth: int = 2) -> pl.Expr:
     column = pl.col(draw(st.sampled_from(list(NUMBER_COLUMNS))))
     shape = draw(st.integers(0, 5 if depth else 2))
     if shape == 0:
-        value = draw(st.one_of(INTS, FLOATS))
+        value: Any = draw(st.one_of(INTS, FLOATS))
         compare = draw(st.sampled_from(COMPARISONS))
-        # A bare number on either side: Polars types it against the column.
+        if draw(st.booleans()):
+            # A typed literal: Polars compares it with the column in their common type.
+            literal_type = draw(st.sampled_from(LITERAL_TYPES))
+            # A value the type cannot hold stays a bare number.
+            with contextlib.suppress(pl.exceptions.PolarsError, OverflowError, TypeError):
+                value = pl.lit(value, literal_type)
+        # A number on either side.
         return compare(value, column) if draw(st.booleans()) else compare(column, value)
     if shape == 1:
         low, high = sorted([draw(INTS), draw(INTS)])
@@ -236,13 +254,12 @@ def test_bare_numbers_skip_only_batches_polars_keeps_no_row_of(
     drawn: list[pa.RecordBatch], predicate: pl.Expr
 ) -> None:
     node = predicate_node(predicate, NUMBER_SCHEMA)
-    assert node is not None
+    if node is None:
+        return  # not judged: every row is evaluated
     selection = select_batches(node, drawn, BatchStatistics())
     for index, batch in enumerate(drawn):
-        try:
-            mask = pl.from_arrow(batch).select(predicate.alias("m")).to_series()
-        except pl.exceptions.PolarsError:
-            return  # Polars refuses the predicate: nothing to compare with
+        # A judged predicate cannot raise: batches it skips would hide the error.
+        mask = pl.from_arrow(batch).select(predicate.alias("m")).to_series()
         values = mask.to_list() if mask.len() == batch.num_rows else mask.to_list() * batch.num_rows
         if not selection.keep[index]:
             assert True not in values, (index, predicate, batch.to_pydict())

@@ -20,7 +20,7 @@ from typing import Any, ClassVar, TypeVar
 import pyarrow as pa
 
 from batchcorder import register
-from batchcorder._cli.errors import CLIError, one_line
+from batchcorder._cli.errors import CLIError, EngineCrash, engine_panic, one_line
 from batchcorder._cli.interrupts import bounded_stop, interrupted, run_interruptibly
 from batchcorder._cli.statements import (
     first_keyword,
@@ -39,11 +39,14 @@ ENGINES = ("duckdb", "polars", "datafusion")
 class Engine(ABC):
     """One engine session.
 
-    Subclasses set :attr:`name` and :attr:`errors` (what the engine raises
-    for a bad statement) and implement :meth:`register` and :meth:`execute`.
+    Subclasses set :attr:`name`, :attr:`label` and :attr:`errors` (what the
+    engine raises for a bad statement) and implement :meth:`register` and
+    :meth:`execute`. A panic of the engine is never a bad statement.
     """
 
     name: ClassVar[str]
+    #: The engine's name in messages.
+    label: ClassVar[str]
     errors: tuple[type[BaseException], ...] = (Exception,)
 
     def count_statements(self, sql: str) -> int:
@@ -81,6 +84,7 @@ class DuckDBEngine(Engine):
     """
 
     name = "duckdb"
+    label = "DuckDB"
 
     def __init__(self) -> None:
         import duckdb
@@ -138,12 +142,12 @@ class PolarsEngine(Engine):
     """
 
     name = "polars"
+    label = "Polars"
 
     def __init__(self) -> None:
         import polars as pl
 
-        panic = getattr(pl.exceptions, "PanicException", pl.exceptions.PolarsError)
-        self.errors = (pl.exceptions.PolarsError, panic, pa.ArrowException)
+        self.errors = (pl.exceptions.PolarsError, pa.ArrowException)
         self.context = pl.SQLContext()
 
     def register(self, table: str, cache: Any) -> None:
@@ -186,6 +190,7 @@ class DataFusionEngine(Engine):
     """
 
     name = "datafusion"
+    label = "DataFusion"
     # DataFusion raises plain Exception (and ValueError) for bad statements.
     errors = (Exception,)
     _COUNTING_PLANS = frozenset({"DmlStatement", "CopyTo"})
@@ -324,6 +329,9 @@ def run_statement(
     CLIError
         If the engine rejects the statement or fails running it; the message
         is the engine's, on one line.
+    EngineCrash
+        If the engine panicked (its ``PanicException``, which is no
+        ``Exception``), chained from the panic.
 
     Examples
     --------
@@ -343,7 +351,12 @@ def run_statement(
         return None if result is None else consume(result)
     except (CLIError, OSError):
         raise
-    except engine.errors as error:
+    except BaseException as error:
+        panic = engine_panic(error, engine.label)
+        if panic is not None:
+            raise EngineCrash(f"SQL statement {number} failed: {one_line(panic)}") from panic
+        if not isinstance(error, engine.errors):
+            raise
         if interrupted():  # the engine wrapped the KeyboardInterrupt in its own error
             raise KeyboardInterrupt from error
         raise CLIError(

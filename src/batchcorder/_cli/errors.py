@@ -1,8 +1,11 @@
-"""The one exception the command line turns into ``batchcorder: error: ...``."""
+"""The exceptions the command line turns into ``batchcorder: error: ...``, and engine panics."""
 
 from __future__ import annotations
 
-__all__ = ["CLIError", "one_line", "os_reason"]
+from batchcorder._panics import is_engine_panic
+from batchcorder.errors import EnginePanicError
+
+__all__ = ["CLIError", "EngineCrash", "engine_panic", "one_line", "os_reason"]
 
 #: The longest engine message kept on the error line; the rest is cut with "…".
 MAX_MESSAGE = 300
@@ -16,6 +19,46 @@ class CLIError(Exception):
     >>> str(CLIError("unknown file type: 'notes.txt'"))
     "unknown file type: 'notes.txt'"
     """
+
+
+class EngineCrash(Exception):
+    """An engine panicked (a bug of the engine, not bad input): one line on standard error, exit status 1.
+
+    Examples
+    --------
+    >>> str(EngineCrash("SQL statement 1 failed: Polars panicked: index out of bounds"))
+    'SQL statement 1 failed: Polars panicked: index out of bounds'
+    """
+
+
+def engine_panic(error: BaseException, engine: str) -> EnginePanicError | None:
+    """The engine panic ``error`` is, or was raised from; None if it comes from no panic.
+
+    Parameters
+    ----------
+    error : BaseException
+        What running a statement raised.
+    engine : str
+        The engine's name, for a panic not yet named (``"Polars"``).
+
+    Examples
+    --------
+    >>> panic = type("PanicException", (BaseException,), {"__module__": "pyo3_runtime"})
+    >>> str(engine_panic(panic("index out of bounds"), "DataFusion"))
+    'DataFusion panicked: index out of bounds'
+    >>> engine_panic(ValueError("bad SQL"), "DuckDB") is None
+    True
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, EnginePanicError):
+            return current
+        if is_engine_panic(current):
+            return EnginePanicError(engine, current)
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def one_line(error: BaseException | str, limit: int = MAX_MESSAGE) -> str:

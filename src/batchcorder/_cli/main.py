@@ -3,7 +3,8 @@
 Exit statuses: 0 success; 2 bad input (one line ``batchcorder: error: ...``
 on standard error); 130 interrupted by Ctrl-C (143 by SIGTERM), after the
 cache's files are removed; 141 the reader of standard output went away; 1
-an unexpected failure (a bug: ``--debug`` shows its traceback).
+an unexpected failure (a bug: ``--debug`` shows its traceback), an engine's
+panic included (``batchcorder: error: ... Polars panicked: ...``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from batchcorder._cli.arguments import (
     add_common_options,
 )
 from batchcorder._cli.demo import add_demo_parser
-from batchcorder._cli.errors import CLIError, one_line
+from batchcorder._cli.errors import CLIError, EngineCrash, engine_panic, one_line
 from batchcorder._cli.interrupts import exit_interrupted, handle_signals
 from batchcorder._cli.query import add_query_parser
 from batchcorder._cli.serve import add_serve_parser
@@ -45,7 +46,7 @@ EXIT_BAD_INPUT = 2
 #: The reader of standard output went away (``... | head``): the status a
 #: shell reports for a process killed by SIGPIPE, 128 + 13, as ``cat`` gives.
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
-#: A bug in batchcorder.
+#: A bug in batchcorder, or an engine's panic.
 EXIT_UNEXPECTED = 1
 
 _DESCRIPTION = "Make a one-shot Arrow stream replayable, and query it many times."
@@ -162,6 +163,12 @@ def _run_command(args: argparse.Namespace, errors: TextIO, stdout: BinaryIO | No
         if args.debug:
             raise
         return _failure_status(error, errors)
+    except BaseException as error:
+        # An engine's panic outside a statement (a PanicException is no Exception).
+        panic = engine_panic(error, "an engine")
+        if panic is None or args.debug:
+            raise
+        return _failure_status(EngineCrash(one_line(panic)), errors)
     return status
 
 
@@ -173,6 +180,9 @@ def _failure_status(error: BaseException, errors: TextIO) -> int:
     if isinstance(error, CLIError):
         _fail(errors, str(error))
         return EXIT_BAD_INPUT
+    if isinstance(error, EngineCrash):
+        _fail(errors, f"{error} (a bug of the engine; --debug shows the traceback)")
+        return EXIT_UNEXPECTED
     _fail(
         errors,
         f"unexpected {type(error).__name__}: {one_line(error)} "
