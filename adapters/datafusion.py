@@ -80,6 +80,11 @@ def dataset(cache: Replayable) -> ReaderFragmentsDataset | CacheDataset:
     Arrow. Reads the whole cache through one reader, ingesting the rest of the
     upstream. No buffer is copied.
 
+    DataFusion does not filter again the rows a dataset returns, so the
+    dataset applies its filters as DataFusion compares: NaN above every
+    number and equal to itself (pyarrow's own comparisons, which
+    :func:`batchcorder.dataset` keeps, take NaN as unordered).
+
     Parameters
     ----------
     cache : Replayable
@@ -116,8 +121,8 @@ def dataset(cache: Replayable) -> ReaderFragmentsDataset | CacheDataset:
     if not arrow_can_filter(schema):
         # The filters DataFusion pushes down could not be applied here: the
         # dataset is pyarrow's own (batchcorder.dataset).
-        return CacheDataset(batches, schema, statistics)
-    return ReaderFragmentsDataset(batches, schema, statistics, _cores())
+        return CacheDataset(batches, schema, statistics, nan="engine")
+    return ReaderFragmentsDataset(batches, schema, statistics, _cores(), nan="engine")
 
 
 def _cores() -> int:

@@ -84,6 +84,11 @@ def dataset(cache: Replayable) -> ReaderScanDataset:
     other methods are a pyarrow ``Scanner``'s. Reads the whole cache through
     one reader, ingesting the rest of the upstream. No buffer is copied.
 
+    DuckDB does not filter again the rows a dataset returns, so the dataset
+    applies its filters as DuckDB compares: NaN above every number and equal
+    to itself (pyarrow's own comparisons, which :func:`batchcorder.dataset`
+    keeps, take NaN as unordered).
+
     Parameters
     ----------
     cache : Replayable
@@ -112,7 +117,8 @@ def dataset(cache: Replayable) -> ReaderScanDataset:
     from batchcorder._cache_dataset import ReaderScanDataset
     from batchcorder._dataset import dataset_contents
 
-    return ReaderScanDataset(*dataset_contents(cache, "batchcorder.adapters.duckdb.dataset"))
+    contents = dataset_contents(cache, "batchcorder.adapters.duckdb.dataset")
+    return ReaderScanDataset(*contents, nan="engine")
 
 
 def register(

@@ -56,6 +56,12 @@ class CacheDataset(ds.InMemoryDataset):
     statistics : BatchStatistics
         Where the batches' statistics are kept (the cache's own, so every
         dataset of a cache shares them).
+    nan : {"pyarrow", "engine"}, default "pyarrow"
+        How filters compare floats: as pyarrow does (NaN unordered and
+        unequal to itself, the answers of a dataset of the plain table), or
+        as DuckDB, DataFusion and Polars do (NaN above every number and equal
+        to itself; every filter is rewritten by
+        :func:`batchcorder._nan_order.engine_order`).
 
     Examples
     --------
@@ -74,10 +80,17 @@ class CacheDataset(ds.InMemoryDataset):
         batches: Sequence[pa.RecordBatch],
         schema: pa.Schema,
         statistics: BatchStatistics,
+        *,
+        nan: str = "pyarrow",
     ) -> None:
+        if nan not in ("pyarrow", "engine"):
+            raise ValueError(f'nan must be "pyarrow" or "engine", got {nan!r}')
         super().__init__(list(batches), schema=schema)
         self._batches = list(batches)
         self._statistics = statistics
+        self._engine_order = nan == "engine"
+        # Serialised filter -> the filter rewritten to the engines' float order.
+        self._rewritten: dict[bytes, pc.Expression] = {}
         # pyarrow fails to filter some types; skipping batches would then
         # answer where pyarrow's own scan of the batches raises.
         self._skips = arrow_can_filter(schema)
@@ -106,22 +119,58 @@ class CacheDataset(ds.InMemoryDataset):
         node: Node | None = decode(filter)
         selection = None
         if node is not None:
-            selection = select_batches(node, self._batches, self._statistics)
+            selection = select_batches(node, self._batches, self._statistics, self.schema)
+            # A filter failing whatever the data (types it does not take)
+            # fails over batches all skipped, too: then scan them all.
+            narrows = not selection.keep.all() or selection.whole.any()
+            if narrows and _fails_without_rows(filter, self.schema):
+                selection = None
         if len(self._selections) >= _REMEMBERED_FILTERS:
             self._selections.clear()
         self._selections[key] = selection
         return selection
+
+    def engine_filter(self, filter: pc.Expression | None) -> pc.Expression | None:
+        """``filter`` as this dataset applies it: rewritten to the engines' float order if asked.
+
+        Parameters
+        ----------
+        filter : pyarrow.compute.Expression, optional
+            A filter as given to a scan.
+
+        Returns
+        -------
+        pyarrow.compute.Expression or None
+        """
+        if filter is None or not self.__dict__.get("_engine_order"):
+            return filter
+        from batchcorder._nan_order import engine_order
+
+        key = _filter_key(filter)
+        if key is None:
+            return engine_order(filter, self.schema)
+        rewritten = self._rewritten.get(key)
+        if rewritten is None:
+            rewritten = engine_order(filter, self.schema)
+            if len(self._rewritten) >= _REMEMBERED_FILTERS:
+                self._rewritten.clear()
+            self._rewritten[key] = rewritten
+        return rewritten
 
     def scanner(
         self,
         columns: Any = None,
         filter: pc.Expression | None = None,
         **options: Any,
-    ) -> ds.Scanner:
+    ) -> Any:
         """A pyarrow ``Scanner``, over only the batches ``filter`` may keep.
 
         Takes the arguments of ``pyarrow.dataset.Dataset.scanner``.
         """
+        return self._scanner(columns, self.engine_filter(filter), **options)
+
+    def _scanner(self, columns: Any, filter: pc.Expression | None, **options: Any) -> Any:
+        """:meth:`scanner` of a filter already rewritten (:meth:`engine_filter`)."""
         kept = self._kept_batches(filter)
         if kept is None:
             return super().scanner(columns=columns, filter=filter, **options)
@@ -133,6 +182,7 @@ class CacheDataset(ds.InMemoryDataset):
 
         Takes the arguments of ``pyarrow.dataset.Dataset.get_fragments``.
         """
+        filter = self.engine_filter(filter)
         kept = self._kept_batches(filter)
         if kept is None:
             return super().get_fragments(filter)
@@ -194,19 +244,14 @@ class ReaderScanDataset(CacheDataset):
         """
         return {}
 
-    def scanner(
-        self,
-        columns: Any = None,
-        filter: pc.Expression | None = None,
-        **options: Any,
-    ) -> Any:
+    def _scanner(self, columns: Any, filter: pc.Expression | None, **options: Any) -> Any:
         """A scan whose ``to_reader()`` streams the batches (see the class); a ``Scanner`` otherwise."""
         if "_batches" not in self.__dict__ or options:
-            return super().scanner(columns=columns, filter=filter, **options)
+            return super()._scanner(columns, filter, **options)
         if columns is not None and not (
             isinstance(columns, list) and all(isinstance(name, str) for name in columns)
         ):
-            return super().scanner(columns=columns, filter=filter)
+            return super()._scanner(columns, filter)
         return _ReaderScan(self, columns, filter)
 
     def reader(
@@ -231,6 +276,15 @@ class ReaderScanDataset(CacheDataset):
         -------
         pyarrow.RecordBatchReader
         """
+        return self._reader(columns, self.engine_filter(filter), part)
+
+    def _reader(
+        self,
+        columns: list[str] | None,
+        filter: pc.Expression | None,
+        part: tuple[int, int] = (0, 1),
+    ) -> pa.RecordBatchReader:
+        """:meth:`reader` of a filter already rewritten (:meth:`engine_filter`)."""
         first, end = self._bounds(part)
         if filter is None:
             if first == 0 and end == len(self._batches):
@@ -340,6 +394,21 @@ def _filtered(
         return None
 
 
+def _fails_without_rows(filter: pc.Expression, schema: pa.Schema) -> bool:
+    """Whether ``filter`` raises over a batch of ``schema`` holding no row.
+
+    Such an error does not depend on the data (an unknown column, a type a
+    function does not take): a plain dataset raises it however its rows
+    fall, so batches may not be skipped around it.
+    """
+    empty = pa.RecordBatch.from_pylist([], schema=schema)
+    try:
+        ds.InMemoryDataset([empty], schema=schema).to_table(filter=filter)
+    except (pa.ArrowException, ValueError, TypeError, KeyError):
+        return True
+    return False
+
+
 def arrow_can_filter(schema: pa.Schema) -> bool:
     """Whether pyarrow can filter every column of ``schema``.
 
@@ -396,7 +465,7 @@ class _ReaderScan:
 
     def to_reader(self) -> pa.RecordBatchReader:
         """The scan's rows as a reader over the cache's batches."""
-        return self._data.reader(self._columns, self._filter)
+        return self._data._reader(self._columns, self._filter)
 
     @property
     def projected_schema(self) -> pa.Schema:
@@ -405,7 +474,7 @@ class _ReaderScan:
         return empty.scanner(columns=self._columns, filter=self._filter).projected_schema
 
     def __getattr__(self, name: str) -> Any:
-        scanner = CacheDataset.scanner(self._data, columns=self._columns, filter=self._filter)
+        scanner = CacheDataset._scanner(self._data, self._columns, self._filter)
         return getattr(scanner, name)
 
 
@@ -450,8 +519,10 @@ class ReaderFragmentsDataset(ReaderScanDataset):
         schema: pa.Schema,
         statistics: BatchStatistics,
         parts: int,
+        *,
+        nan: str = "pyarrow",
     ) -> None:
-        super().__init__(batches, schema, statistics)
+        super().__init__(batches, schema, statistics, nan=nan)
         self._parts = max(1, parts)
 
     def get_fragments(self, filter: pc.Expression | None = None) -> list[_Part]:  # type: ignore[override]

@@ -107,7 +107,7 @@ def statistics_of(cache: Replayable) -> BatchStatistics:
     return BatchStatistics()
 
 
-def dataset(cache: Replayable) -> CacheDataset:
+def dataset(cache: Replayable, *, nan: str = "pyarrow") -> CacheDataset:
     """A ``pyarrow.dataset.Dataset`` over every batch of ``cache``, for scans with pushdown.
 
     Reads the whole cache now through one reader, ingesting the rest of the
@@ -130,10 +130,21 @@ def dataset(cache: Replayable) -> CacheDataset:
     dataset lives. Batches ingested later are not in it; call again for a
     fresh one.
 
+    Engines do not filter again the rows a dataset returns for a filter
+    they push into it: the dataset's comparisons are the answer. By default
+    they are pyarrow's (NaN unequal to everything, itself included, and
+    neither below nor above a number), so a scan answers exactly as a
+    dataset of the plain table. ``nan="engine"`` compares as DuckDB,
+    DataFusion and Polars do, NaN above every number and equal to itself
+    (and ``-0.0`` in the value set of ``is_in`` equal to ``0.0``): what
+    ``pl.scan_pyarrow_dataset`` needs to answer as Polars does over a frame.
+
     Parameters
     ----------
     cache : Replayable
         The cache to read.
+    nan : {"pyarrow", "engine"}, default "pyarrow"
+        How filters compare floating-point values (above).
 
     Returns
     -------
@@ -145,6 +156,8 @@ def dataset(cache: Replayable) -> CacheDataset:
     ------
     TypeError
         If ``cache`` is not a ``StreamCache`` or a cast view of one.
+    ValueError
+        If ``nan`` is neither ``"pyarrow"`` nor ``"engine"``.
 
     Examples
     --------
@@ -157,11 +170,19 @@ def dataset(cache: Replayable) -> CacheDataset:
     {'v': ['b', 'c']}
     >>> data.count_rows()
     3
+    >>> floats = batchcorder.StreamCache(pa.table({"f": [float("nan"), 1.0]}))
+    >>> above = ds.field("f") > 0
+    >>> batchcorder.dataset(floats).count_rows(filter=above)
+    1
+    >>> batchcorder.dataset(floats, nan="engine").count_rows(filter=above)
+    2
     """
+    if nan not in ("pyarrow", "engine"):
+        raise ValueError(f'batchcorder.dataset: nan must be "pyarrow" or "engine", got {nan!r}')
     contents = dataset_contents(cache, "batchcorder.dataset")
     from batchcorder._cache_dataset import CacheDataset
 
-    return CacheDataset(*contents)
+    return CacheDataset(*contents, nan=nan)
 
 
 def dataset_contents(
