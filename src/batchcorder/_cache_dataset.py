@@ -33,7 +33,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from batchcorder._pruning import Node, RowFilter, Selection, decode, select_batches
+from batchcorder._pruning import (
+    Node,
+    RowFilter,
+    Selection,
+    decode,
+    empty_batch,
+    select_batches,
+)
 from batchcorder._statistics import BatchStatistics
 
 __all__ = ["CacheDataset", "ReaderFragmentsDataset", "ReaderScanDataset", "arrow_can_filter"]
@@ -401,9 +408,8 @@ def _fails_without_rows(filter: pc.Expression, schema: pa.Schema) -> bool:
     function does not take): a plain dataset raises it however its rows
     fall, so batches may not be skipped around it.
     """
-    empty = pa.RecordBatch.from_pylist([], schema=schema)
     try:
-        ds.InMemoryDataset([empty], schema=schema).to_table(filter=filter)
+        ds.InMemoryDataset([empty_batch(schema)], schema=schema).to_table(filter=filter)
     except (pa.ArrowException, ValueError, TypeError, KeyError):
         return True
     return False

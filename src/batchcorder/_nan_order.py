@@ -34,7 +34,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from batchcorder._pruning import Call, FieldRef, Literal, Node, decode, to_expression
+from batchcorder._pruning import (
+    Call,
+    FieldRef,
+    Literal,
+    Node,
+    decode,
+    empty_batch,
+    to_expression,
+)
 
 __all__ = ["engine_order"]
 
@@ -110,7 +118,7 @@ class _Rewriter:
 
     def __init__(self, schema: pa.Schema) -> None:
         self._schema = schema
-        self._empty = pa.RecordBatch.from_pylist([], schema=schema)
+        self._empty = empty_batch(schema)
 
     def rewrite(self, node: Node) -> Node:
         if not isinstance(node, Call):

@@ -41,7 +41,15 @@ import pyarrow.compute as pc
 
 from batchcorder._statistics import BatchStatistics, ColumnStatistics
 
-__all__ = ["RowFilter", "Selection", "cannot_raise", "decode", "select_batches", "to_expression"]
+__all__ = [
+    "RowFilter",
+    "Selection",
+    "cannot_raise",
+    "decode",
+    "empty_batch",
+    "select_batches",
+    "to_expression",
+]
 
 
 # -- the expression tree ---------------------------------------------------------
@@ -187,6 +195,18 @@ def to_expression(node: Node) -> pc.Expression:
     options = None if node.options is None else _function_options(node.options)
     arguments = [to_expression(argument) for argument in node.arguments]
     return pc.Expression._call(node.function, arguments, options)
+
+
+def empty_batch(schema: pa.Schema) -> pa.RecordBatch:
+    """A batch of ``schema`` holding no row (``from_pylist`` cannot build every type).
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> empty_batch(pa.schema([("d", pa.dictionary(pa.int32(), pa.decimal128(5, 2)))])).num_rows
+    0
+    """
+    return pa.RecordBatch.from_arrays([pa.nulls(0, field.type) for field in schema], schema=schema)
 
 
 # -- which filters may skip batches -------------------------------------------------
