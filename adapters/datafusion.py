@@ -80,10 +80,11 @@ def dataset(cache: Replayable) -> ReaderFragmentsDataset | CacheDataset:
     Arrow. Reads the whole cache through one reader, ingesting the rest of the
     upstream. No buffer is copied.
 
-    DataFusion does not filter again the rows a dataset returns, so the
-    dataset applies its filters as DataFusion compares: NaN above every
-    number and equal to itself (pyarrow's own comparisons, which
-    :func:`batchcorder.dataset` keeps, take NaN as unordered).
+    DataFusion filters again the rows a dataset returns, but cannot bring
+    back a row the dataset dropped, so the dataset applies its filters as
+    DataFusion compares: NaN above every number and equal to itself
+    (pyarrow's own comparisons, which :func:`batchcorder.dataset` keeps,
+    take NaN as unordered).
 
     Parameters
     ----------

@@ -4,11 +4,11 @@ pyarrow compares floats as IEEE 754 says: NaN is neither below, above nor
 equal to anything, itself included. DuckDB, DataFusion and Polars order NaN
 above every number (infinity included) and take NaN to equal NaN; all four
 take ``-0.0`` to equal ``0.0``, except pyarrow's ``is_in``, which tells them
-apart. None of the three engines filters again the rows a pyarrow dataset
-returns for a filter it pushed into the scan, so a dataset handed to an
-engine applies :func:`engine_order` to every filter it is given: the
-rewritten filter answers, under pyarrow's rules, what the engine's own
-filter answers.
+apart. DuckDB and Polars do not filter again the rows a pyarrow dataset
+returns for a filter they pushed into the scan; DataFusion does, but cannot
+bring back a row the dataset dropped. So a dataset handed to an engine
+applies :func:`engine_order` to every filter it is given: the rewritten
+filter answers, under pyarrow's rules, what the engine's own filter answers.
 
 For a comparison where either side is floating point (``nan(v)``: ``v`` is
 NaN; ``valid``: neither side is null, so a null still gives null)::
