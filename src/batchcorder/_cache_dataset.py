@@ -37,6 +37,7 @@ from batchcorder._pruning import (
     Node,
     RowFilter,
     Selection,
+    cannot_raise,
     decode,
     empty_batch,
     select_batches,
@@ -126,7 +127,7 @@ class CacheDataset(ds.InMemoryDataset):
         node: Node | None = decode(filter)
         selection = None
         if node is not None:
-            selection = select_batches(node, self._batches, self._statistics, self.schema)
+            selection = self._select(node)
             # A filter failing whatever the data (types it does not take)
             # fails over batches all skipped, too: then scan them all.
             narrows = not selection.keep.all() or selection.whole.any()
@@ -136,6 +137,17 @@ class CacheDataset(ds.InMemoryDataset):
             self._selections.clear()
         self._selections[key] = selection
         return selection
+
+    def _select(self, node: Node) -> Selection:
+        """The batches a decoded filter may keep; all of them, none whole, if it may raise.
+
+        A batch skipped or taken whole never runs the filter: only a filter
+        that cannot fail on any data may leave a batch out.
+        """
+        if not cannot_raise(node, self.schema):
+            count = len(self._batches)
+            return Selection(keep=np.ones(count, dtype=bool), whole=np.zeros(count, dtype=bool))
+        return select_batches(node, self._batches, self._statistics)
 
     def engine_filter(self, filter: pc.Expression | None) -> pc.Expression | None:
         """``filter`` as this dataset applies it: rewritten to the engines' float order if asked.

@@ -646,15 +646,12 @@ _CALLS: dict[str, Callable[[_Evaluator, Call], _Outcomes]] = {
 
 
 def select_batches(
-    node: Node,
-    batches: Sequence[pa.RecordBatch],
-    statistics: BatchStatistics,
-    schema: pa.Schema | None = None,
+    node: Node, batches: Sequence[pa.RecordBatch], statistics: BatchStatistics
 ) -> Selection:
     """Which of ``batches`` a filter (decoded by :func:`decode`) may keep, and which it keeps whole.
 
-    Every batch is kept, none whole, unless the filter :func:`cannot_raise`:
-    a batch not filtered must be one the filter could not have failed on.
+    The decision is by statistics alone: a caller skipping batches of a
+    filter that may raise checks :func:`cannot_raise` first.
 
     Parameters
     ----------
@@ -665,8 +662,6 @@ def select_batches(
     statistics : BatchStatistics
         Where the batches' statistics are kept (computed for the columns the
         filter reads, if not yet).
-    schema : pyarrow.Schema, optional
-        The batches' schema; by default the first batch's.
 
     Returns
     -------
@@ -681,10 +676,6 @@ def select_batches(
     >>> chosen.keep.tolist(), chosen.whole.tolist()
     ([False, True, True], [False, True, False])
     """
-    if schema is None:
-        schema = batches[0].schema if batches else pa.schema([])
-    if not cannot_raise(node, schema):
-        return Selection(keep=np.ones(len(batches), dtype=bool), whole=np.zeros(len(batches), bool))
     outcomes = _Evaluator(batches, statistics).evaluate(node)
     keep = outcomes.true
     return Selection(keep=keep, whole=keep & ~outcomes.false & ~outcomes.null)
