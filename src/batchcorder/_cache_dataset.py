@@ -176,6 +176,10 @@ class CacheDataset(ds.InMemoryDataset):
             self._rewritten[key] = rewritten
         return rewritten
 
+    def filter(self, expression: pc.Expression) -> ds.Dataset:
+        """pyarrow's ``Dataset.filter``, of ``expression`` as this dataset applies it."""
+        return super().filter(self.engine_filter(expression))
+
     def scanner(
         self,
         columns: Any = None,

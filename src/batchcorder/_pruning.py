@@ -686,7 +686,7 @@ def select_batches(
 #: Functions :class:`RowFilter` evaluates itself; anything else goes to pyarrow's scanner.
 _DIRECT = frozenset(
     {*_FLIPPED, "and", "and_kleene", "or", "or_kleene", "invert", "if_else", "is_in"}
-    | {"is_null", "is_valid"}
+    | {"is_null", "is_valid", "is_nan"}
 )
 
 
@@ -709,7 +709,7 @@ class RowFilter:
     The expression's own functions, options and literals are called with
     ``pyarrow.compute.call_function``, which casts arguments as binding the
     expression does. Only comparisons, boolean logic, ``if_else``, ``is_in``,
-    ``is_null`` and ``is_valid`` are evaluated here (:attr:`supported`);
+    ``is_null``, ``is_valid`` and ``is_nan`` are evaluated here (:attr:`supported`);
     others are left to pyarrow's scanner.
 
     Parameters
