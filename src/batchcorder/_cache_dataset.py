@@ -20,6 +20,12 @@ pyarrow ``Scanner``'s.
 :class:`ReaderFragmentsDataset` is the same for DataFusion, which reads a
 dataset as ``get_fragments()``, one partition of its plan each: the parts are
 runs of consecutive batches streamed the same way.
+
+A batch is skipped or taken whole only for a filter that cannot fail on
+any data (:func:`batchcorder._pruning.cannot_raise`), so every error a plain
+dataset raises is raised here too. The datasets made for DuckDB and
+DataFusion (``nan="engine"``) rewrite every filter they are given to the
+engines' float order (:mod:`batchcorder._nan_order`) before anything else.
 """
 
 from __future__ import annotations
