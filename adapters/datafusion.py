@@ -81,10 +81,10 @@ def dataset(cache: Replayable) -> ReaderFragmentsDataset | CacheDataset:
     upstream. No buffer is copied.
 
     DataFusion filters again the rows a dataset returns, but cannot bring
-    back a row the dataset dropped, so the dataset applies its filters as
-    DataFusion compares: NaN above every number and equal to itself
-    (pyarrow's own comparisons, which :func:`batchcorder.dataset` keeps,
-    take NaN as unordered).
+    back a row the dataset dropped, so the dataset gives its filters
+    DataFusion's meaning: NaN above every number and equal to itself, ``IN``
+    null for a null (pyarrow's meaning, which :func:`batchcorder.dataset`
+    keeps, takes NaN as unordered and ``is_in`` of a null as false).
 
     Parameters
     ----------
@@ -122,8 +122,8 @@ def dataset(cache: Replayable) -> ReaderFragmentsDataset | CacheDataset:
     if not arrow_can_filter(schema):
         # The filters DataFusion pushes down could not be applied here: the
         # dataset is pyarrow's own (batchcorder.dataset).
-        return CacheDataset(batches, schema, statistics, nan="engine")
-    return ReaderFragmentsDataset(batches, schema, statistics, _cores(), nan="engine")
+        return CacheDataset(batches, schema, statistics, semantics="datafusion")
+    return ReaderFragmentsDataset(batches, schema, statistics, _cores(), semantics="datafusion")
 
 
 def _cores() -> int:

@@ -85,9 +85,10 @@ def dataset(cache: Replayable) -> ReaderScanDataset:
     one reader, ingesting the rest of the upstream. No buffer is copied.
 
     DuckDB does not filter again the rows a dataset returns, so the dataset
-    applies its filters as DuckDB compares: NaN above every number and equal
-    to itself (pyarrow's own comparisons, which :func:`batchcorder.dataset`
-    keeps, take NaN as unordered).
+    gives its filters DuckDB's meaning: NaN above every number and equal to
+    itself, ``IN`` null for a null (pyarrow's meaning, which
+    :func:`batchcorder.dataset` keeps, takes NaN as unordered and ``is_in``
+    of a null as false).
 
     Parameters
     ----------
@@ -118,7 +119,7 @@ def dataset(cache: Replayable) -> ReaderScanDataset:
     from batchcorder._dataset import dataset_contents
 
     contents = dataset_contents(cache, "batchcorder.adapters.duckdb.dataset")
-    return ReaderScanDataset(*contents, nan="engine")
+    return ReaderScanDataset(*contents, semantics="duckdb")
 
 
 def register(

@@ -307,13 +307,15 @@ ENTRY_POINTS: dict[str, Callable[[Any, pc.Expression], Any]] = {
     "scanner.count_rows": lambda data, f: data.scanner(filter=f).count_rows(),
     "scanner.columns": lambda data, f: data.scanner(columns=["x"], filter=f).to_table().num_rows,
     "fragments": lambda data, f: sum(
-        fragment.to_table(schema=data.schema, filter=f).num_rows
+        batch.num_rows
         for fragment in data.get_fragments(filter=f)
+        for batch in fragment.scanner(schema=data.schema, filter=f).to_batches()
     ),
 }
 DATASETS: dict[str, Callable[[StreamCache], Any]] = {
     "batchcorder.dataset": batchcorder.dataset,
-    "nan=engine": lambda cache: batchcorder.dataset(cache, nan="engine"),
+    "semantics=polars": lambda cache: batchcorder.dataset(cache, semantics="polars"),
+    "datafusion.dataset": datafusion_adapter.dataset,
     "duckdb.dataset": duckdb_adapter.dataset,
 }
 #: Filters raising over the plain table: on the data (a cast of "abc") or whatever it holds.

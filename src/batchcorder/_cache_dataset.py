@@ -24,8 +24,8 @@ runs of consecutive batches streamed the same way.
 A batch is skipped or taken whole only for a filter that cannot fail on
 any data (:func:`batchcorder._pruning.cannot_raise`), so every error a plain
 dataset raises is raised here too. The datasets made for DuckDB and
-DataFusion (``nan="engine"``) rewrite every filter they are given to the
-engines' float order (:mod:`batchcorder._nan_order`) before anything else.
+DataFusion rewrite every filter they are given to the engine's meaning
+(:mod:`batchcorder._nan_order`) before anything else.
 """
 
 from __future__ import annotations
@@ -52,6 +52,8 @@ from batchcorder._statistics import BatchStatistics
 
 __all__ = ["CacheDataset", "ReaderFragmentsDataset", "ReaderScanDataset", "arrow_can_filter"]
 
+#: Whose answers a dataset's filters give (see :class:`CacheDataset`).
+SEMANTICS = ("pyarrow", "polars", "duckdb", "datafusion")
 #: Filters whose batch selection a dataset remembers (the most recent ones).
 _REMEMBERED_FILTERS = 64
 #: What a lookup of a filter not remembered returns (None is a remembered answer).
@@ -70,12 +72,12 @@ class CacheDataset(ds.InMemoryDataset):
     statistics : BatchStatistics
         Where the batches' statistics are kept (the cache's own, so every
         dataset of a cache shares them).
-    nan : {"pyarrow", "engine"}, default "pyarrow"
-        How filters compare floats: as pyarrow does (NaN unordered and
-        unequal to itself, the answers of a dataset of the plain table), or
-        as DuckDB, DataFusion and Polars do (NaN above every number and equal
-        to itself; every filter is rewritten by
-        :func:`batchcorder._nan_order.engine_order`).
+    semantics : {"pyarrow", "polars", "duckdb", "datafusion"}, default "pyarrow"
+        Whose answers the filters give: pyarrow's (the answers of a dataset
+        of the plain table), or an engine's, which do not filter again what
+        the dataset returns (every filter is rewritten by
+        :func:`batchcorder._nan_order.engine_order`: NaN above every number
+        and equal to itself, ``is_in`` null for a null).
 
     Examples
     --------
@@ -95,14 +97,14 @@ class CacheDataset(ds.InMemoryDataset):
         schema: pa.Schema,
         statistics: BatchStatistics,
         *,
-        nan: str = "pyarrow",
+        semantics: str = "pyarrow",
     ) -> None:
-        if nan not in ("pyarrow", "engine"):
-            raise ValueError(f'nan must be "pyarrow" or "engine", got {nan!r}')
+        if semantics not in SEMANTICS:
+            raise ValueError(f"semantics must be one of {SEMANTICS}, got {semantics!r}")
         super().__init__(list(batches), schema=schema)
         self._batches = list(batches)
         self._statistics = statistics
-        self._engine_order = nan == "engine"
+        self._semantics = semantics
         # Serialised filter -> the filter rewritten to the engines' float order.
         self._rewritten: dict[bytes, pc.Expression] = {}
         # pyarrow fails to filter some types; skipping batches would then
@@ -167,16 +169,22 @@ class CacheDataset(ds.InMemoryDataset):
         -------
         pyarrow.compute.Expression or None
         """
-        if filter is None or not self.__dict__.get("_engine_order"):
+        semantics = self.__dict__.get("_semantics", "pyarrow")
+        if filter is None or semantics == "pyarrow":
             return filter
+        if isinstance(filter, pa.Scalar):
+            # DataFusion (55) pushes a filter it simplified to a constant as
+            # a pyarrow scalar, which a scanner does not take: the same
+            # filter, as an expression.
+            filter = pc.scalar(filter)
         from batchcorder._nan_order import engine_order
 
         key = _filter_key(filter)
         if key is None:
-            return engine_order(filter, self.schema)
+            return engine_order(filter, self.schema, dialect=semantics)
         rewritten = self._rewritten.get(key)
         if rewritten is None:
-            rewritten = engine_order(filter, self.schema)
+            rewritten = engine_order(filter, self.schema, dialect=semantics)
             if len(self._rewritten) >= _REMEMBERED_FILTERS:
                 self._rewritten.clear()
             self._rewritten[key] = rewritten
@@ -548,9 +556,9 @@ class ReaderFragmentsDataset(ReaderScanDataset):
         statistics: BatchStatistics,
         parts: int,
         *,
-        nan: str = "pyarrow",
+        semantics: str = "pyarrow",
     ) -> None:
-        super().__init__(batches, schema, statistics, nan=nan)
+        super().__init__(batches, schema, statistics, semantics=semantics)
         self._parts = max(1, parts)
 
     def get_fragments(self, filter: pc.Expression | None = None) -> list[_Part]:  # type: ignore[override]

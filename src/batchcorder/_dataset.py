@@ -107,7 +107,7 @@ def statistics_of(cache: Replayable) -> BatchStatistics:
     return BatchStatistics()
 
 
-def dataset(cache: Replayable, *, nan: str = "pyarrow") -> CacheDataset:
+def dataset(cache: Replayable, *, semantics: str = "pyarrow") -> CacheDataset:
     """A ``pyarrow.dataset.Dataset`` over every batch of ``cache``, for scans with pushdown.
 
     Reads the whole cache now through one reader, ingesting the rest of the
@@ -130,21 +130,22 @@ def dataset(cache: Replayable, *, nan: str = "pyarrow") -> CacheDataset:
     dataset lives. Batches ingested later are not in it; call again for a
     fresh one.
 
-    Engines do not filter again the rows a dataset returns for a filter
-    they push into it: the dataset's comparisons are the answer. By default
-    they are pyarrow's (NaN unequal to everything, itself included, and
-    neither below nor above a number), so a scan answers exactly as a
-    dataset of the plain table. ``nan="engine"`` compares as DuckDB,
-    DataFusion and Polars do, NaN above every number and equal to itself
-    (and ``-0.0`` in the value set of ``is_in`` equal to ``0.0``): what
-    ``pl.scan_pyarrow_dataset`` needs to answer as Polars does over a frame.
+    Polars and DuckDB do not filter again the rows a dataset returns for a
+    filter they push into it (DataFusion does, but cannot bring back a row
+    the dataset dropped): the dataset's answer is the query's. By default
+    filters mean what they mean to pyarrow (NaN equal to nothing, neither
+    below nor above a number; ``is_in`` false for a null), so a scan answers
+    exactly as a dataset of the plain table. ``semantics="polars"`` (for
+    ``pl.scan_pyarrow_dataset``), ``"duckdb"`` or ``"datafusion"`` answers as
+    that engine does over a table: NaN above every number and equal to
+    itself, ``is_in`` null for a null, and the engine's ``-0.0`` in value sets.
 
     Parameters
     ----------
     cache : Replayable
         The cache to read.
-    nan : {"pyarrow", "engine"}, default "pyarrow"
-        How filters compare floating-point values (above).
+    semantics : {"pyarrow", "polars", "duckdb", "datafusion"}, default "pyarrow"
+        Whose meaning filters have (above).
 
     Returns
     -------
@@ -157,7 +158,7 @@ def dataset(cache: Replayable, *, nan: str = "pyarrow") -> CacheDataset:
     TypeError
         If ``cache`` is not a ``StreamCache`` or a cast view of one.
     ValueError
-        If ``nan`` is neither ``"pyarrow"`` nor ``"engine"``.
+        If ``semantics`` is none of those.
 
     Examples
     --------
@@ -174,15 +175,18 @@ def dataset(cache: Replayable, *, nan: str = "pyarrow") -> CacheDataset:
     >>> above = ds.field("f") > 0
     >>> batchcorder.dataset(floats).count_rows(filter=above)
     1
-    >>> batchcorder.dataset(floats, nan="engine").count_rows(filter=above)
+    >>> batchcorder.dataset(floats, semantics="polars").count_rows(filter=above)
     2
     """
-    if nan not in ("pyarrow", "engine"):
-        raise ValueError(f'batchcorder.dataset: nan must be "pyarrow" or "engine", got {nan!r}')
+    choices = ("pyarrow", "polars", "duckdb", "datafusion")
+    if semantics not in choices:
+        raise ValueError(
+            f"batchcorder.dataset: semantics must be one of {choices}, got {semantics!r}"
+        )
     contents = dataset_contents(cache, "batchcorder.dataset")
     from batchcorder._cache_dataset import CacheDataset
 
-    return CacheDataset(*contents, nan=nan)
+    return CacheDataset(*contents, semantics=semantics)
 
 
 def dataset_contents(

@@ -1,10 +1,16 @@
-"""Filters rewritten to compare floating-point values as DuckDB, DataFusion and Polars do.
+"""Filters rewritten to answer as DuckDB, DataFusion or Polars would: NaN, zeros, ``is_in`` nulls.
 
 pyarrow compares floats as IEEE 754 says: NaN is neither below, above nor
 equal to anything, itself included. DuckDB, DataFusion and Polars order NaN
 above every number (infinity included) and take NaN to equal NaN; all four
-take ``-0.0`` to equal ``0.0``, except pyarrow's ``is_in``, which tells them
-apart. DuckDB and Polars do not filter again the rows a pyarrow dataset
+take ``-0.0`` to equal ``0.0`` in comparisons. In a value set, pyarrow's
+``is_in`` tells the zeros apart, and so does DataFusion's ``IN`` of four
+values or more, the one it pushes as ``is_in`` (shorter lists it pushes as
+``=`` ... ``OR``); DuckDB's and Polars' do not. pyarrow's ``is_in`` (as the
+engines push it, nulls matching) is false for a null, the engines' is null,
+so ``NOT IN`` keeps the null rows; and where the value set holds a null,
+SQL's ``IN`` is null for a value matching nothing, pyarrow's and Polars'
+false. DuckDB and Polars do not filter again the rows a pyarrow dataset
 returns for a filter they pushed into the scan; DataFusion does, but cannot
 bring back a row the dataset dropped. So a dataset handed to an engine
 applies :func:`engine_order` to every filter it is given: the rewritten
@@ -20,8 +26,10 @@ NaN; ``valid``: neither side is null, so a null still gives null)::
     a >  b  ->  (a >  b) or (valid and nan(a) and not nan(b))
     a >= b  ->  (a >= b) or (valid and nan(a))
 
-and ``is_in`` over a floating-point column whose value set holds a zero
-also keeps the other zero. Parts known from a literal are folded, so
+and ``is_in(x, values)`` (nulls matching) becomes ``if_else(is_valid(x),
+is_in(x, values), null)``, or for SQL with a null among the values
+``is_in(x, non-null values) or null``; over a floating-point column whose
+value set holds a zero, it also keeps the other zero, except for DataFusion. Parts known from a literal are folded, so
 ``x > 0.5`` becomes ``(x > 0.5) or (is_valid(x) and is_nan(x))``, which batch
 statistics still prune (:mod:`batchcorder._pruning` knows ``is_nan``).
 """
@@ -50,8 +58,14 @@ __all__ = ["engine_order"]
 _Term = Node | bool
 
 
-def engine_order(filter: pc.Expression, schema: pa.Schema) -> pc.Expression:
-    """``filter`` rewritten so that pyarrow compares floats as DuckDB, DataFusion and Polars do.
+#: The engines whose meaning :func:`engine_order` gives a filter.
+DIALECTS = ("polars", "duckdb", "datafusion")
+
+
+def engine_order(
+    filter: pc.Expression, schema: pa.Schema, *, dialect: str = "polars"
+) -> pc.Expression:
+    """``filter`` rewritten so that pyarrow answers it as ``dialect``'s engine does.
 
     Parameters
     ----------
@@ -59,11 +73,14 @@ def engine_order(filter: pc.Expression, schema: pa.Schema) -> pc.Expression:
         A filter an engine pushed into a dataset of ``schema``.
     schema : pyarrow.Schema
         The dataset's schema.
+    dialect : {"polars", "duckdb", "datafusion"}, default "polars"
+        The engine.
 
     Returns
     -------
     pyarrow.compute.Expression
-        ``filter`` itself when it compares no floating-point value.
+        ``filter`` itself when it compares no floating-point value and
+        has no ``is_in``.
 
     Raises
     ------
@@ -93,7 +110,9 @@ def engine_order(filter: pc.Expression, schema: pa.Schema) -> pc.Expression:
                 "for pyarrow's comparisons"
             )
         return filter
-    rewritten = _Rewriter(schema).rewrite(node)
+    if dialect not in DIALECTS:
+        raise ValueError(f"dialect must be one of {DIALECTS}, got {dialect!r}")
+    rewritten = _Rewriter(schema, dialect).rewrite(node)
     return filter if rewritten == node else to_expression(rewritten)
 
 
@@ -116,7 +135,8 @@ _COMPARISONS = frozenset({"equal", "not_equal", "less", "less_equal", "greater",
 class _Rewriter:
     """Rewrites the comparisons of a tree over data of ``schema``."""
 
-    def __init__(self, schema: pa.Schema) -> None:
+    def __init__(self, schema: pa.Schema, dialect: str) -> None:
+        self._dialect = dialect
         self._schema = schema
         self._empty = empty_batch(schema)
 
@@ -187,17 +207,38 @@ class _Rewriter:
 
     def _is_in(self, call: Call) -> Node:
         (column,) = call.arguments
+        options = call.options
+        if options is None or options["value_set"].values is None:
+            return call
+        if options["null_matching_behavior"].as_py() != 0:  # only MATCH, as engines push it
+            return call
+        value_set = options["value_set"].values
+        null = Literal(pa.scalar(None, pa.bool_()))
+        if self._dialect != "polars" and value_set.null_count:
+            # SQL: null for a value matching none of the others (and for a null).
+            matched = _is_in_call(column, value_set.drop_null())
+            rewritten: Node = Call("or_kleene", (matched, null), None)
+        else:
+            rewritten = Call("if_else", (Call("is_valid", (column,), None), call, null), None)
         column_type = self.type_of(column)
-        if column_type is None or not pa.types.is_floating(column_type) or call.options is None:
-            return call
-        value_set = call.options["value_set"].values
-        if value_set is None or not any(
-            isinstance(value, float) and value == 0 for value in value_set.to_pylist()
+        zero = any(isinstance(value, float) and value == 0 for value in value_set.to_pylist())
+        if (
+            column_type is not None
+            and pa.types.is_floating(column_type)
+            and zero
+            and self._dialect != "datafusion"
         ):
-            return call
-        # pyarrow's is_in tells -0.0 from 0.0; the engines do not.
-        zero = Literal(pa.scalar(0.0, column_type))
-        return _node(_any(call, _all(_valid(column), Call("equal", (column, zero), None))))
+            # pyarrow's is_in tells -0.0 from 0.0; DuckDB's and Polars' do not.
+            equal = Call("equal", (column, Literal(pa.scalar(0.0, column_type))), None)
+            rewritten = _node(_any(rewritten, _all(_valid(column), equal)))
+        return rewritten
+
+
+def _is_in_call(column: Node, value_set: pa.Array) -> Call:
+    """``is_in(column, value_set)``, nulls matching, as pyarrow serialises it."""
+    template = decode(pc.field("_").isin(value_set))
+    assert isinstance(template, Call)
+    return Call("is_in", (column,), template.options)
 
 
 def _valid(side: Node) -> _Term:
