@@ -271,10 +271,13 @@ def sql_predicates(draw: st.DrawFn, depth: int = 2) -> str:
     """Comparisons of f, g, k with each other and with float literals, under AND, OR, NOT, IN."""
     if depth == 0 or draw(st.booleans()):
         column = draw(st.sampled_from(["f", "g"]))
-        shape = draw(st.sampled_from(["literal", "literal", "column", "in"]))
+        shape = draw(st.sampled_from(["literal", "literal", "column", "in", "k in"]))
         if shape == "in":
-            values = draw(st.lists(st.sampled_from(LITERAL_SQL[:5]), min_size=1, max_size=3))
+            values = draw(st.lists(st.sampled_from(LITERAL_SQL[:5]), min_size=1, max_size=5))
             return f"{column} IN ({', '.join(values)})"
+        if shape == "k in":
+            choices = st.sampled_from(["-1", "0", "1", "NULL"])
+            return f"k IN ({', '.join(draw(st.lists(choices, min_size=1, max_size=5)))})"
         other = draw(st.sampled_from(LITERAL_SQL if shape == "literal" else ["f", "g", "k"]))
         sides = draw(st.sampled_from([(column, other), (other, column)]))
         return f"{sides[0]} {draw(st.sampled_from(COMPARISON_SQL))} {sides[1]}"
@@ -373,3 +376,55 @@ def test_a_filter_datafusion_folds_to_a_constant_answers_as_over_the_table() -> 
             lambda context: context.register_record_batches("t", [table.to_batches()]), where
         )
         assert got == expected == []
+
+
+POLARS_LITERALS = [0.5, -0.0, 0.0, NAN, INF, 1]
+
+
+@st.composite
+def polars_predicates(draw: st.DrawFn, depth: int = 2) -> pl.Expr:
+    """Comparisons, ``is_in`` (with NaN, zeros, null), null checks under ``&``, ``|``, ``~``."""
+    if depth == 0 or draw(st.booleans()):
+        column = pl.col(draw(st.sampled_from(["f", "g", "k"])))
+        shape = draw(st.sampled_from(["literal", "literal", "column", "in", "null"]))
+        if shape == "in":
+            values = st.sampled_from([*POLARS_LITERALS[:4], None])
+            return column.is_in(draw(st.lists(values, min_size=1, max_size=4)))
+        if shape == "null":
+            return draw(st.sampled_from([column.is_null(), column.is_not_null()]))
+        other = (
+            pl.lit(draw(st.sampled_from(POLARS_LITERALS)))
+            if shape == "literal"
+            else pl.col(draw(st.sampled_from(["f", "g", "k"])))
+        )
+        operator = draw(st.sampled_from(["==", "!=", "<", "<=", ">", ">="]))
+        return {
+            "==": column == other,
+            "!=": column != other,
+            "<": column < other,
+            "<=": column <= other,
+            ">": column > other,
+            ">=": column >= other,
+        }[operator]
+    shape = draw(st.sampled_from(["&", "|", "~"]))
+    if shape == "~":
+        return ~draw(polars_predicates(depth - 1))
+    left, right = draw(polars_predicates(depth - 1)), draw(polars_predicates(depth - 1))
+    return left & right if shape == "&" else left | right
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(table=float_tables(), predicate=polars_predicates(), batch_rows=st.integers(1, 4))
+def test_drawn_predicates_answer_as_polars_over_the_frame(
+    table: pa.Table, predicate: pl.Expr, batch_rows: int
+) -> None:
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    try:
+        expected = frame.filter(predicate)["i"].sort().to_list()
+    except pl.exceptions.PolarsError:
+        return  # a predicate Polars itself refuses (types it does not compare)
+    cache = StreamCache(table.to_reader(max_chunksize=batch_rows))
+    data = batchcorder.dataset(cache, semantics="polars")
+    got = pl.scan_pyarrow_dataset(data).filter(predicate).collect()["i"].sort().to_list()
+    assert got == expected, str(predicate)
