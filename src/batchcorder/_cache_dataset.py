@@ -105,7 +105,7 @@ class CacheDataset(ds.InMemoryDataset):
         self._batches = list(batches)
         self._statistics = statistics
         self._semantics = semantics
-        # Serialised filter -> the filter rewritten to the engines' float order.
+        # Serialised filter -> the filter rewritten to the engine's meaning.
         self._rewritten: dict[bytes, pc.Expression] = {}
         # pyarrow fails to filter some types; skipping batches would then
         # answer where pyarrow's own scan of the batches raises.
@@ -158,7 +158,7 @@ class CacheDataset(ds.InMemoryDataset):
         return select_batches(node, self._batches, self._statistics)
 
     def engine_filter(self, filter: pc.Expression | None) -> pc.Expression | None:
-        """``filter`` as this dataset applies it: rewritten to the engines' float order if asked.
+        """``filter`` as this dataset applies it: rewritten to its engine's meaning, if it has one.
 
         Parameters
         ----------
