@@ -562,11 +562,13 @@ class ReaderFragmentsDataset(ReaderScanDataset):
         self._parts = max(1, parts)
 
     def get_fragments(self, filter: pc.Expression | None = None) -> list[_Part]:  # type: ignore[override]
-        """One part per partition; none without rows, as pyarrow's own dataset has none then.
+        """One part per partition, at least one: the filter is applied when each is scanned.
 
-        The filter is applied when each part is scanned.
+        Without rows there is still one (empty) part: DataFusion (55) cannot
+        plan some scans of a dataset with no fragment (``ORDER BY`` fails its
+        plan's sanity check), which it answers over an empty table.
         """
-        parts = min(self._parts, sum(1 for batch in self._batches if batch.num_rows))
+        parts = max(1, min(self._parts, sum(1 for batch in self._batches if batch.num_rows)))
         return [_Part(self, (index, parts)) for index in range(parts)]
 
 
