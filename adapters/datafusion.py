@@ -119,9 +119,10 @@ def dataset(cache: Replayable) -> ReaderFragmentsDataset | CacheDataset:
     from batchcorder._dataset import dataset_contents
 
     batches, schema, statistics = dataset_contents(cache, "batchcorder.adapters.datafusion.dataset")
-    if not arrow_can_filter(schema):
+    if not arrow_can_filter(schema) and any(batch.num_rows for batch in batches):
         # The filters DataFusion pushes down could not be applied here: the
-        # dataset is pyarrow's own (batchcorder.dataset).
+        # dataset is pyarrow's own (batchcorder.dataset). An empty cache has
+        # nothing to filter, and DataFusion needs its one empty part.
         return CacheDataset(batches, schema, statistics, semantics="datafusion")
     return ReaderFragmentsDataset(batches, schema, statistics, _cores(), semantics="datafusion")
 

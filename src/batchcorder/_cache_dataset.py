@@ -587,6 +587,14 @@ class _Part:
         **options: Any,
     ) -> _PartScan:
         """The part's rows ``filter`` keeps, of ``columns``."""
+        first, end = self._data._bounds(self._part)
+        if first == end:
+            # A part of no batch (the one part of an empty cache) keeps
+            # nothing, whatever the filter: not even one pyarrow cannot
+            # evaluate (string views), which DataFusion answers over a table.
+            empty = ds.InMemoryDataset([], schema=self._data.schema)
+            schema = empty.scanner(columns=columns).projected_schema
+            return _PartScan(pa.RecordBatchReader.from_batches(schema, []))
         return _PartScan(self._data.reader(columns, filter, self._part))
 
 
