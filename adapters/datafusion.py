@@ -82,6 +82,12 @@ def dataset(cache: Replayable) -> ReaderFragmentsDataset | CacheDataset:
     Arrow. Reads the whole cache through one reader, ingesting the rest of the
     upstream. No buffer is copied.
 
+    DataFusion filters again the rows a dataset returns, but cannot bring
+    back a row the dataset dropped, so the dataset gives its filters
+    DataFusion's meaning: NaN above every number and equal to itself, ``IN``
+    null for a null (pyarrow's meaning, which :func:`batchcorder.dataset`
+    keeps, takes NaN as unordered and ``is_in`` of a null as false).
+
     Parameters
     ----------
     cache : Replayable
@@ -115,11 +121,12 @@ def dataset(cache: Replayable) -> ReaderFragmentsDataset | CacheDataset:
     from batchcorder._dataset import dataset_contents
 
     batches, schema, statistics = dataset_contents(cache, "batchcorder.adapters.datafusion.dataset")
-    if not arrow_can_filter(schema):
+    if not arrow_can_filter(schema) and any(batch.num_rows for batch in batches):
         # The filters DataFusion pushes down could not be applied here: the
-        # dataset is pyarrow's own (batchcorder.dataset).
-        return CacheDataset(batches, schema, statistics)
-    return ReaderFragmentsDataset(batches, schema, statistics, _cores())
+        # dataset is pyarrow's own (batchcorder.dataset). An empty cache has
+        # nothing to filter, and DataFusion needs its one empty part.
+        return CacheDataset(batches, schema, statistics, semantics="datafusion")
+    return ReaderFragmentsDataset(batches, schema, statistics, _cores(), semantics="datafusion")
 
 
 def _cores() -> int:

@@ -84,6 +84,12 @@ def dataset(cache: Replayable) -> ReaderScanDataset:
     other methods are a pyarrow ``Scanner``'s. Reads the whole cache through
     one reader, ingesting the rest of the upstream. No buffer is copied.
 
+    DuckDB does not filter again the rows a dataset returns, so the dataset
+    gives its filters DuckDB's meaning: NaN above every number and equal to
+    itself, ``IN`` null for a null (pyarrow's meaning, which
+    :func:`batchcorder.dataset` keeps, takes NaN as unordered and ``is_in``
+    of a null as false).
+
     Parameters
     ----------
     cache : Replayable
@@ -112,7 +118,8 @@ def dataset(cache: Replayable) -> ReaderScanDataset:
     from batchcorder._cache_dataset import ReaderScanDataset
     from batchcorder._dataset import dataset_contents
 
-    return ReaderScanDataset(*dataset_contents(cache, "batchcorder.adapters.duckdb.dataset"))
+    contents = dataset_contents(cache, "batchcorder.adapters.duckdb.dataset")
+    return ReaderScanDataset(*contents, semantics="duckdb")
 
 
 def register(

@@ -20,6 +20,12 @@ pyarrow ``Scanner``'s.
 :class:`ReaderFragmentsDataset` is the same for DataFusion, which reads a
 dataset as ``get_fragments()``, one partition of its plan each: the parts are
 runs of consecutive batches streamed the same way.
+
+A batch is skipped or taken whole only for a filter that cannot fail on
+any data (:func:`batchcorder._pruning.cannot_raise`), so every error a plain
+dataset raises is raised here too. The datasets made for DuckDB and
+DataFusion rewrite every filter they are given to the engine's meaning
+(:mod:`batchcorder._nan_order`) before anything else.
 """
 
 from __future__ import annotations
@@ -33,11 +39,21 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from batchcorder._pruning import Node, RowFilter, Selection, decode, select_batches
+from batchcorder._pruning import (
+    Node,
+    RowFilter,
+    Selection,
+    cannot_raise,
+    decode,
+    empty_batch,
+    select_batches,
+)
 from batchcorder._statistics import BatchStatistics
 
 __all__ = ["CacheDataset", "ReaderFragmentsDataset", "ReaderScanDataset", "arrow_can_filter"]
 
+#: Whose answers a dataset's filters give (see :class:`CacheDataset`).
+SEMANTICS = ("pyarrow", "polars", "duckdb", "datafusion")
 #: Filters whose batch selection a dataset remembers (the most recent ones).
 _REMEMBERED_FILTERS = 64
 #: What a lookup of a filter not remembered returns (None is a remembered answer).
@@ -56,6 +72,12 @@ class CacheDataset(ds.InMemoryDataset):
     statistics : BatchStatistics
         Where the batches' statistics are kept (the cache's own, so every
         dataset of a cache shares them).
+    semantics : {"pyarrow", "polars", "duckdb", "datafusion"}, default "pyarrow"
+        Whose answers the filters give: pyarrow's (the answers of a dataset
+        of the plain table), or an engine's, which do not filter again what
+        the dataset returns (every filter is rewritten by
+        :func:`batchcorder._nan_order.engine_order`: NaN above every number
+        and equal to itself, ``is_in`` null for a null).
 
     Examples
     --------
@@ -74,10 +96,17 @@ class CacheDataset(ds.InMemoryDataset):
         batches: Sequence[pa.RecordBatch],
         schema: pa.Schema,
         statistics: BatchStatistics,
+        *,
+        semantics: str = "pyarrow",
     ) -> None:
+        if semantics not in SEMANTICS:
+            raise ValueError(f"semantics must be one of {SEMANTICS}, got {semantics!r}")
         super().__init__(list(batches), schema=schema)
         self._batches = list(batches)
         self._statistics = statistics
+        self._semantics = semantics
+        # Serialised filter -> the filter rewritten to the engine's meaning.
+        self._rewritten: dict[bytes, pc.Expression] = {}
         # pyarrow fails to filter some types; skipping batches would then
         # answer where pyarrow's own scan of the batches raises.
         self._skips = arrow_can_filter(schema)
@@ -106,22 +135,79 @@ class CacheDataset(ds.InMemoryDataset):
         node: Node | None = decode(filter)
         selection = None
         if node is not None:
-            selection = select_batches(node, self._batches, self._statistics)
+            selection = self._select(node)
+            # A filter failing whatever the data (types it does not take)
+            # fails over batches all skipped, too: then scan them all.
+            narrows = not selection.keep.all() or selection.whole.any()
+            if narrows and _fails_without_rows(filter, self.schema):
+                selection = None
         if len(self._selections) >= _REMEMBERED_FILTERS:
             self._selections.clear()
         self._selections[key] = selection
         return selection
+
+    def _select(self, node: Node) -> Selection:
+        """The batches a decoded filter may keep; all of them, none whole, if it may raise.
+
+        A batch skipped or taken whole never runs the filter: only a filter
+        that cannot fail on any data may leave a batch out.
+        """
+        if not cannot_raise(node, self.schema):
+            count = len(self._batches)
+            return Selection(keep=np.ones(count, dtype=bool), whole=np.zeros(count, dtype=bool))
+        return select_batches(node, self._batches, self._statistics)
+
+    def engine_filter(self, filter: pc.Expression | None) -> pc.Expression | None:
+        """``filter`` as this dataset applies it: rewritten to its engine's meaning, if it has one.
+
+        Parameters
+        ----------
+        filter : pyarrow.compute.Expression, optional
+            A filter as given to a scan.
+
+        Returns
+        -------
+        pyarrow.compute.Expression or None
+        """
+        semantics = self.__dict__.get("_semantics", "pyarrow")
+        if filter is None or semantics == "pyarrow":
+            return filter
+        if isinstance(filter, pa.Scalar):
+            # DataFusion (55) pushes a filter it simplified to a constant as
+            # a pyarrow scalar, which a scanner does not take: the same
+            # filter, as an expression.
+            filter = pc.scalar(filter)
+        from batchcorder._nan_order import engine_order
+
+        key = _filter_key(filter)
+        if key is None:
+            return engine_order(filter, self.schema, dialect=semantics)
+        rewritten = self._rewritten.get(key)
+        if rewritten is None:
+            rewritten = engine_order(filter, self.schema, dialect=semantics)
+            if len(self._rewritten) >= _REMEMBERED_FILTERS:
+                self._rewritten.clear()
+            self._rewritten[key] = rewritten
+        return rewritten
+
+    def filter(self, expression: pc.Expression) -> ds.Dataset:
+        """pyarrow's ``Dataset.filter``, of ``expression`` as this dataset applies it."""
+        return super().filter(self.engine_filter(expression))
 
     def scanner(
         self,
         columns: Any = None,
         filter: pc.Expression | None = None,
         **options: Any,
-    ) -> ds.Scanner:
+    ) -> Any:
         """A pyarrow ``Scanner``, over only the batches ``filter`` may keep.
 
         Takes the arguments of ``pyarrow.dataset.Dataset.scanner``.
         """
+        return self._scanner(columns, self.engine_filter(filter), **options)
+
+    def _scanner(self, columns: Any, filter: pc.Expression | None, **options: Any) -> Any:
+        """:meth:`scanner` of a filter already rewritten (:meth:`engine_filter`)."""
         kept = self._kept_batches(filter)
         if kept is None:
             return super().scanner(columns=columns, filter=filter, **options)
@@ -133,6 +219,7 @@ class CacheDataset(ds.InMemoryDataset):
 
         Takes the arguments of ``pyarrow.dataset.Dataset.get_fragments``.
         """
+        filter = self.engine_filter(filter)
         kept = self._kept_batches(filter)
         if kept is None:
             return super().get_fragments(filter)
@@ -194,19 +281,14 @@ class ReaderScanDataset(CacheDataset):
         """
         return {}
 
-    def scanner(
-        self,
-        columns: Any = None,
-        filter: pc.Expression | None = None,
-        **options: Any,
-    ) -> Any:
+    def _scanner(self, columns: Any, filter: pc.Expression | None, **options: Any) -> Any:
         """A scan whose ``to_reader()`` streams the batches (see the class); a ``Scanner`` otherwise."""
         if "_batches" not in self.__dict__ or options:
-            return super().scanner(columns=columns, filter=filter, **options)
+            return super()._scanner(columns, filter, **options)
         if columns is not None and not (
             isinstance(columns, list) and all(isinstance(name, str) for name in columns)
         ):
-            return super().scanner(columns=columns, filter=filter)
+            return super()._scanner(columns, filter)
         return _ReaderScan(self, columns, filter)
 
     def reader(
@@ -231,6 +313,15 @@ class ReaderScanDataset(CacheDataset):
         -------
         pyarrow.RecordBatchReader
         """
+        return self._reader(columns, self.engine_filter(filter), part)
+
+    def _reader(
+        self,
+        columns: list[str] | None,
+        filter: pc.Expression | None,
+        part: tuple[int, int] = (0, 1),
+    ) -> pa.RecordBatchReader:
+        """:meth:`reader` of a filter already rewritten (:meth:`engine_filter`)."""
         first, end = self._bounds(part)
         if filter is None:
             if first == 0 and end == len(self._batches):
@@ -340,6 +431,20 @@ def _filtered(
         return None
 
 
+def _fails_without_rows(filter: pc.Expression, schema: pa.Schema) -> bool:
+    """Whether ``filter`` raises over a batch of ``schema`` holding no row.
+
+    Such an error does not depend on the data (an unknown column, a type a
+    function does not take): a plain dataset raises it however its rows
+    fall, so batches may not be skipped around it.
+    """
+    try:
+        ds.InMemoryDataset([empty_batch(schema)], schema=schema).to_table(filter=filter)
+    except (pa.ArrowException, ValueError, TypeError, KeyError):
+        return True
+    return False
+
+
 def arrow_can_filter(schema: pa.Schema) -> bool:
     """Whether pyarrow can filter every column of ``schema``.
 
@@ -396,7 +501,7 @@ class _ReaderScan:
 
     def to_reader(self) -> pa.RecordBatchReader:
         """The scan's rows as a reader over the cache's batches."""
-        return self._data.reader(self._columns, self._filter)
+        return self._data._reader(self._columns, self._filter)
 
     @property
     def projected_schema(self) -> pa.Schema:
@@ -405,7 +510,7 @@ class _ReaderScan:
         return empty.scanner(columns=self._columns, filter=self._filter).projected_schema
 
     def __getattr__(self, name: str) -> Any:
-        scanner = CacheDataset.scanner(self._data, columns=self._columns, filter=self._filter)
+        scanner = CacheDataset._scanner(self._data, self._columns, self._filter)
         return getattr(scanner, name)
 
 
@@ -450,16 +555,20 @@ class ReaderFragmentsDataset(ReaderScanDataset):
         schema: pa.Schema,
         statistics: BatchStatistics,
         parts: int,
+        *,
+        semantics: str = "pyarrow",
     ) -> None:
-        super().__init__(batches, schema, statistics)
+        super().__init__(batches, schema, statistics, semantics=semantics)
         self._parts = max(1, parts)
 
     def get_fragments(self, filter: pc.Expression | None = None) -> list[_Part]:  # type: ignore[override]
-        """One part per partition; none without rows, as pyarrow's own dataset has none then.
+        """One part per partition, at least one: the filter is applied when each is scanned.
 
-        The filter is applied when each part is scanned.
+        Without rows there is still one (empty) part: DataFusion (55) cannot
+        plan some scans of a dataset with no fragment (``ORDER BY`` fails its
+        plan's sanity check), which it answers over an empty table.
         """
-        parts = min(self._parts, sum(1 for batch in self._batches if batch.num_rows))
+        parts = max(1, min(self._parts, sum(1 for batch in self._batches if batch.num_rows)))
         return [_Part(self, (index, parts)) for index in range(parts)]
 
 
@@ -478,6 +587,14 @@ class _Part:
         **options: Any,
     ) -> _PartScan:
         """The part's rows ``filter`` keeps, of ``columns``."""
+        first, end = self._data._bounds(self._part)
+        if first == end:
+            # A part of no batch (the one part of an empty cache) keeps
+            # nothing, whatever the filter: not even one pyarrow cannot
+            # evaluate (string views), which DataFusion answers over a table.
+            empty = ds.InMemoryDataset([], schema=self._data.schema)
+            schema = empty.scanner(columns=columns).projected_schema
+            return _PartScan(pa.RecordBatchReader.from_batches(schema, []))
         return _PartScan(self._data.reader(columns, filter, self._part))
 
 

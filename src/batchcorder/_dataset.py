@@ -107,7 +107,7 @@ def statistics_of(cache: Replayable) -> BatchStatistics:
     return BatchStatistics()
 
 
-def dataset(cache: Replayable) -> CacheDataset:
+def dataset(cache: Replayable, *, semantics: str = "pyarrow") -> CacheDataset:
     """A ``pyarrow.dataset.Dataset`` over every batch of ``cache``, for scans with pushdown.
 
     Reads the whole cache now through one reader, ingesting the rest of the
@@ -130,10 +130,22 @@ def dataset(cache: Replayable) -> CacheDataset:
     dataset lives. Batches ingested later are not in it; call again for a
     fresh one.
 
+    Polars and DuckDB do not filter again the rows a dataset returns for a
+    filter they push into it (DataFusion does, but cannot bring back a row
+    the dataset dropped): the dataset's answer is the query's. By default
+    filters mean what they mean to pyarrow (NaN equal to nothing, neither
+    below nor above a number; ``is_in`` false for a null), so a scan answers
+    exactly as a dataset of the plain table. ``semantics="polars"`` (for
+    ``pl.scan_pyarrow_dataset``), ``"duckdb"`` or ``"datafusion"`` answers as
+    that engine does over a table: NaN above every number and equal to
+    itself, ``is_in`` null for a null, and the engine's ``-0.0`` in value sets.
+
     Parameters
     ----------
     cache : Replayable
         The cache to read.
+    semantics : {"pyarrow", "polars", "duckdb", "datafusion"}, default "pyarrow"
+        Whose meaning filters have (above).
 
     Returns
     -------
@@ -145,6 +157,8 @@ def dataset(cache: Replayable) -> CacheDataset:
     ------
     TypeError
         If ``cache`` is not a ``StreamCache`` or a cast view of one.
+    ValueError
+        If ``semantics`` is none of those.
 
     Examples
     --------
@@ -157,11 +171,22 @@ def dataset(cache: Replayable) -> CacheDataset:
     {'v': ['b', 'c']}
     >>> data.count_rows()
     3
+    >>> floats = batchcorder.StreamCache(pa.table({"f": [float("nan"), 1.0]}))
+    >>> above = ds.field("f") > 0
+    >>> batchcorder.dataset(floats).count_rows(filter=above)
+    1
+    >>> batchcorder.dataset(floats, semantics="polars").count_rows(filter=above)
+    2
     """
+    choices = ("pyarrow", "polars", "duckdb", "datafusion")
+    if semantics not in choices:
+        raise ValueError(
+            f"batchcorder.dataset: semantics must be one of {choices}, got {semantics!r}"
+        )
     contents = dataset_contents(cache, "batchcorder.dataset")
     from batchcorder._cache_dataset import CacheDataset
 
-    return CacheDataset(*contents)
+    return CacheDataset(*contents, semantics=semantics)
 
 
 def dataset_contents(

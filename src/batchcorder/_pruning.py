@@ -16,6 +16,15 @@ skipped only when no row can make the filter true, and taken whole only when
 no row can make it false or null. Comparisons against the bounds run the
 same compute function the filter runs, so nulls, NaN, time zones, string
 byte order and dictionary values are treated as the filter treats them.
+
+A batch that is skipped or taken whole never runs the filter, so a filter
+that could raise on some batch's data would raise over the plain data and
+not here. Batches are told apart only when no node of the filter can raise
+on data (:func:`cannot_raise`): field references, literals, comparisons
+whose implicit casts always succeed, boolean logic, ``is_null``,
+``is_valid``, ``is_nan``, ``is_in`` whose value set casts to the column's
+type, ``if_else``. Any other function (a cast, arithmetic, a string
+function, anything unknown) keeps every batch, to be filtered.
 """
 
 from __future__ import annotations
@@ -32,7 +41,15 @@ import pyarrow.compute as pc
 
 from batchcorder._statistics import BatchStatistics, ColumnStatistics
 
-__all__ = ["RowFilter", "Selection", "decode", "select_batches"]
+__all__ = [
+    "RowFilter",
+    "Selection",
+    "cannot_raise",
+    "decode",
+    "empty_batch",
+    "select_batches",
+    "to_expression",
+]
 
 
 # -- the expression tree ---------------------------------------------------------
@@ -160,6 +177,178 @@ def _node(pairs: list[tuple[bytes, bytes]], position: int, table: pa.Table) -> t
             continue
         position, argument = _node(pairs, position, table)
         arguments.append(argument)
+
+
+def to_expression(node: Node) -> pc.Expression:
+    """The ``pyarrow.compute.Expression`` of a tree :func:`decode` read (or one built alike).
+
+    Examples
+    --------
+    >>> import pyarrow.dataset as ds
+    >>> to_expression(decode(ds.field("x") < 3)).equals(ds.field("x") < 3)
+    True
+    """
+    if isinstance(node, FieldRef):
+        return pc.field(node.name)
+    if isinstance(node, Literal):
+        return pc.scalar(node.value)
+    options = None if node.options is None else _function_options(node.options)
+    arguments = [to_expression(argument) for argument in node.arguments]
+    return pc.Expression._call(node.function, arguments, options)
+
+
+def empty_batch(schema: pa.Schema) -> pa.RecordBatch:
+    """A batch of ``schema`` holding no row (``from_pylist`` cannot build every type).
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> empty_batch(pa.schema([("d", pa.dictionary(pa.int32(), pa.decimal128(5, 2)))])).num_rows
+    0
+    """
+    return pa.RecordBatch.from_arrays([pa.nulls(0, field.type) for field in schema], schema=schema)
+
+
+# -- which filters may skip batches -------------------------------------------------
+
+_COMPARISONS = frozenset({"equal", "not_equal", "less", "less_equal", "greater", "greater_equal"})
+_LOGIC = frozenset({"and", "and_kleene", "or", "or_kleene", "invert"})
+
+
+def cannot_raise(node: Node, schema: pa.Schema) -> bool:
+    """Whether evaluating ``node`` on data of ``schema`` can only fail as on no data.
+
+    Errors that do not depend on the data (an unknown column, types a
+    function does not take) are raised as well by the filter over an empty
+    batch of the schema; this tells whether some data could make the filter
+    raise where other data does not. Functions not listed in the module's
+    docstring, and comparisons or ``is_in`` that cast values in a way that
+    may fail (``uint64`` against ``int64``, ``int64`` against a float, a
+    coarser timestamp unit against a finer one), can.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> import pyarrow.dataset as ds
+    >>> schema = pa.schema([("x", pa.int64()), ("s", pa.string())])
+    >>> cannot_raise(decode((ds.field("x") > 3) | ds.field("s").isin(["a"])), schema)
+    True
+    >>> cannot_raise(decode(ds.field("s").cast(pa.int64()) > 3), schema)
+    False
+    >>> cannot_raise(decode(ds.field("x") > 1.5), schema)  # int64 to float64 checks each value
+    False
+    """
+    return _safe_type(node, schema) is not None
+
+
+def _decoded(data_type: pa.DataType) -> pa.DataType:
+    """The value type of a dictionary type (compute functions decode dictionaries), else itself."""
+    return data_type.value_type if pa.types.is_dictionary(data_type) else data_type
+
+
+def _safe_type(node: Node, schema: pa.Schema) -> pa.DataType | None:
+    """The type of ``node``'s values if evaluating it cannot fail on data; None if it may."""
+    if isinstance(node, Literal):
+        return node.value.type
+    if isinstance(node, FieldRef):
+        if schema.get_all_field_indices(node.name) != [schema.get_field_index(node.name)]:
+            return None
+        return schema.field(node.name).type
+    types = [_safe_type(argument, schema) for argument in node.arguments]
+    if any(data_type is None for data_type in types):
+        return None
+    return _safe_call_type(node, types)  # type: ignore[arg-type]
+
+
+def _safe_call_type(node: Call, types: list[pa.DataType]) -> pa.DataType | None:
+    """The type of a call of ``node.function`` on arguments of ``types`` if it cannot fail on data."""
+    function = node.function
+    if function in _COMPARISONS:
+        return pa.bool_() if len(types) == 2 and _compare_without_failing(*types) else None
+    if function in _LOGIC:
+        return pa.bool_() if types and all(map(_boolean_or_null, types)) else None
+    if function in {"is_null", "is_valid"} and len(types) == 1:
+        return pa.bool_()
+    if function == "is_nan" and len(types) == 1:
+        numeric = pa.types.is_floating(types[0]) or pa.types.is_integer(types[0])
+        return pa.bool_() if numeric else None
+    if function == "is_in" and len(types) == 1 and node.options is not None:
+        value_set = node.options["value_set"].values
+        return pa.bool_() if _value_set_casts(value_set, _decoded(types[0])) else None
+    if function == "if_else" and len(types) == 3 and _boolean_or_null(types[0]):
+        then, otherwise = types[1], types[2]
+        if pa.types.is_null(then) or then.equals(otherwise):
+            return otherwise
+        return then if pa.types.is_null(otherwise) else None
+    return None
+
+
+def _boolean_or_null(data_type: pa.DataType) -> bool:
+    return pa.types.is_boolean(data_type) or pa.types.is_null(data_type)
+
+
+def _value_set_casts(value_set: pa.Array | None, column_type: pa.DataType) -> bool:
+    """Whether ``is_in`` meets its value set in the column's own type.
+
+    pyarrow casts the value set to the column's type; where that cast fails
+    it casts the column to the value set's type instead, value by value,
+    which may fail on some values.
+    """
+    if value_set is None:
+        return False
+    if value_set.type.equals(column_type):
+        return True
+    try:
+        value_set.cast(column_type)
+    except (pa.ArrowException, ValueError, TypeError):
+        return False
+    return True
+
+
+def _integer_bits(data_type: pa.DataType) -> int:
+    return int(data_type.bit_width)
+
+
+def _compare_without_failing(left: pa.DataType, right: pa.DataType) -> bool:
+    """Whether comparing values of these types casts them only in ways that cannot fail.
+
+    Mixed types are compared in a common type; casting to it checks every
+    value (range, lost precision, a finer time unit) unless it widens
+    losslessly, as the pairs accepted here do.
+    """
+    left, right = _decoded(left), _decoded(right)
+    if pa.types.is_null(left) or pa.types.is_null(right) or left.equals(right):
+        return True
+    return _widens(left, right) or _widens(right, left)
+
+
+#: Type pairs (a, b) compared in a common type both cast to losslessly.
+_TEXT_PAIRS = {
+    (pa.string(), pa.large_string()),
+    (pa.binary(), pa.large_binary()),
+    (pa.date32(), pa.date64()),
+}
+
+
+def _widens(narrow: pa.DataType, wide: pa.DataType) -> bool:
+    """Whether ``narrow`` against ``wide`` is compared in a type both cast to without a check."""
+    types = pa.types
+    if (narrow, wide) in _TEXT_PAIRS:
+        return True
+    if types.is_integer(narrow) and types.is_integer(wide):
+        if types.is_signed_integer(narrow) == types.is_signed_integer(wide):
+            return True
+        # Unsigned against signed: a signed type wider than the unsigned one,
+        # which uint64 has none of.
+        unsigned = narrow if types.is_unsigned_integer(narrow) else wide
+        return _integer_bits(unsigned) < 64
+    if types.is_integer(narrow) and types.is_floating(wide):
+        # Exact in the float's significand: no check can fail.
+        bits = _integer_bits(narrow)
+        if types.is_float32(wide):
+            return bits <= 16
+        return types.is_float64(wide) and bits <= 32
+    return types.is_float32(narrow) and types.is_float64(wide)
 
 
 # -- what each batch may hold -----------------------------------------------------
@@ -332,9 +521,12 @@ class _Evaluator:
             return self.anything()
         values = stats.may_hold_value & self.present
         nulls = stats.may_hold_null & self.present
-        kind = _kind(stats.value_type)
-        if kind is None or kind != _kind(value_set.type):
+        if _kind(stats.value_type) is None or not _value_set_casts(value_set, stats.value_type):
             return self.anything()
+        # pyarrow matches the values as cast to the column's type, which may
+        # round them (float64 to float32, a float to a decimal's scale): the
+        # bounds are compared with what the filter meets, in the column's type.
+        value_set = value_set.cast(stats.value_type)
         true = self.nothing.copy()
         for value in value_set.drop_null():
             low = pc.less_equal(stats.low, value).fill_null(True)
@@ -353,6 +545,28 @@ class _Evaluator:
         nan_is_null = node.options is not None and bool(node.options["nan_is_null"].as_py())
         true = stats.may_hold_null | (nan_is_null & stats.may_hold_nan)
         return _Outcomes(true & self.present, stats.may_hold_value & self.present, self.nothing)
+
+    def _is_nan(self, node: Call) -> _Outcomes:
+        if len(node.arguments) != 1:
+            return self.anything()
+        (argument,) = node.arguments
+        if isinstance(argument, Literal):
+            value = argument.value
+            flag = (
+                None
+                if not value.is_valid
+                else pa.types.is_floating(value.type) and value.as_py() != value.as_py()
+            )
+            return self._literal(pa.scalar(flag, pa.bool_()))
+        stats = self.column(argument)
+        if stats is None:
+            return self.anything()
+        nan = stats.may_hold_nan if pa.types.is_floating(stats.value_type) else self.nothing
+        return _Outcomes(
+            nan & self.present,
+            stats.may_hold_value & self.present,
+            stats.may_hold_null & self.present,
+        )
 
     def _is_valid(self, node: Call) -> _Outcomes:
         stats = self.column(node.arguments[0]) if len(node.arguments) == 1 else None
@@ -427,6 +641,7 @@ _CALLS: dict[str, Callable[[_Evaluator, Call], _Outcomes]] = {
     "is_in": _Evaluator._is_in,
     "is_null": _Evaluator._is_null,
     "is_valid": _Evaluator._is_valid,
+    "is_nan": _Evaluator._is_nan,
 }
 
 
@@ -434,6 +649,9 @@ def select_batches(
     node: Node, batches: Sequence[pa.RecordBatch], statistics: BatchStatistics
 ) -> Selection:
     """Which of ``batches`` a filter (decoded by :func:`decode`) may keep, and which it keeps whole.
+
+    The decision is by statistics alone: a caller skipping batches of a
+    filter that may raise checks :func:`cannot_raise` first.
 
     Parameters
     ----------
@@ -468,7 +686,7 @@ def select_batches(
 #: Functions :class:`RowFilter` evaluates itself; anything else goes to pyarrow's scanner.
 _DIRECT = frozenset(
     {*_FLIPPED, "and", "and_kleene", "or", "or_kleene", "invert", "if_else", "is_in"}
-    | {"is_null", "is_valid"}
+    | {"is_null", "is_valid", "is_nan"}
 )
 
 
@@ -491,7 +709,7 @@ class RowFilter:
     The expression's own functions, options and literals are called with
     ``pyarrow.compute.call_function``, which casts arguments as binding the
     expression does. Only comparisons, boolean logic, ``if_else``, ``is_in``,
-    ``is_null`` and ``is_valid`` are evaluated here (:attr:`supported`);
+    ``is_null``, ``is_valid`` and ``is_nan`` are evaluated here (:attr:`supported`);
     others are left to pyarrow's scanner.
 
     Parameters
