@@ -125,8 +125,12 @@ def dataset(cache: Replayable) -> ReaderFragmentsDataset | CacheDataset:
         # The filters DataFusion pushes down could not be applied here: the
         # dataset is pyarrow's own (batchcorder.dataset). An empty cache has
         # nothing to filter, and DataFusion needs its one empty part.
-        return CacheDataset(batches, schema, statistics, semantics="datafusion")
-    return ReaderFragmentsDataset(batches, schema, statistics, _cores(), semantics="datafusion")
+        return CacheDataset(
+            batches, schema, statistics, semantics="datafusion", lifetime=lifetime_of(cache)
+        )
+    return ReaderFragmentsDataset(
+        batches, schema, statistics, _cores(), semantics="datafusion", lifetime=lifetime_of(cache)
+    )
 
 
 def _cores() -> int:

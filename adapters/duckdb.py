@@ -61,6 +61,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from batchcorder._engines import require_engine
+from batchcorder._lifetime import lifetime_of, released_at_close
 
 if TYPE_CHECKING:
     import duckdb
@@ -119,7 +120,7 @@ def dataset(cache: Replayable) -> ReaderScanDataset:
     from batchcorder._dataset import dataset_contents
 
     contents = dataset_contents(cache, "batchcorder.adapters.duckdb.dataset")
-    return ReaderScanDataset(*contents, semantics="duckdb")
+    return ReaderScanDataset(*contents, semantics="duckdb", lifetime=lifetime_of(cache))
 
 
 def register(
@@ -175,5 +176,10 @@ def register(
     [(3,)]
     """
     require_engine("duckdb", "batchcorder.adapters.duckdb.register")
-    con.register(name, dataset(cache) if pushdown else cache)
+    if pushdown:
+        # DuckDB keeps what it is given: the dataset is let go at close(),
+        # so the connection never keeps a closed cache's batches (or map).
+        con.register(name, released_at_close(dataset(cache), lifetime_of(cache)))
+    else:
+        con.register(name, cache)
     return con.view(name)

@@ -270,3 +270,139 @@ def test_a_consumed_reader_says_so_for_its_schema_and_casts() -> None:
     ):
         with pytest.raises(ValueError, match="already consumed"):
             use()
+
+
+# -- every consumer kind x {handle dropped, close()} x {memory, disk} ---------------
+
+
+def _sum_of(rows: Any) -> int:
+    return int(sum(value for value in rows if value is not None))
+
+
+def _duckdb_register(cache: StreamCache, pushdown: bool) -> Any:
+    import duckdb
+
+    import batchcorder
+
+    con = duckdb.connect()
+    batchcorder.register(con, "t", cache, pushdown=pushdown)
+    return lambda: con.sql("SELECT sum(x) FROM t").fetchall()[0][0]
+
+
+def _datafusion_register(cache: StreamCache) -> Any:
+    import datafusion
+
+    import batchcorder
+
+    ctx = datafusion.SessionContext()
+    batchcorder.register(ctx, "t", cache)
+    return lambda: ctx.sql("SELECT sum(x) AS s FROM t").to_pydict()["s"][0]
+
+
+def _polars_sql(cache: StreamCache) -> Any:
+    import polars as pl
+
+    import batchcorder
+
+    context = pl.SQLContext()
+    batchcorder.register(context, "t", cache)
+    return lambda: context.execute("SELECT sum(x) AS s FROM t").collect()["s"][0]
+
+
+def _polars_scan(cache: StreamCache) -> Any:
+    import polars as pl
+
+    import batchcorder
+
+    frame = batchcorder.scan(cache)
+    return lambda: frame.select(pl.col("x").sum()).collect().item()
+
+
+def _dataset(make: Callable[[StreamCache], Any]) -> Callable[[StreamCache], Any]:
+    def use(cache: StreamCache) -> Any:
+        data = make(cache)
+        return lambda: _sum_of(data.to_table(columns=["x"]).column("x").to_pylist())
+
+    return use
+
+
+def _batchcorder_dataset(cache: StreamCache) -> Any:
+    import batchcorder
+
+    return batchcorder.dataset(cache)
+
+
+def _duckdb_dataset(cache: StreamCache) -> Any:
+    from batchcorder.adapters import duckdb as duckdb_adapter
+
+    return duckdb_adapter.dataset(cache)
+
+
+def _datafusion_dataset(cache: StreamCache) -> Any:
+    from batchcorder.adapters import datafusion as datafusion_adapter
+
+    return datafusion_adapter.dataset(cache)
+
+
+def _reader(cache: StreamCache) -> Any:
+    reader = cache.reader()
+    return lambda: _sum_of(value for batch in reader for value in batch.column("x").to_pylist())
+
+
+def _cast_view(cache: StreamCache) -> Any:
+    view = cache.cast(pa.schema([("x", pa.float64()), ("s", pa.string())]))
+    return lambda: _sum_of(pa.table(view).column("x").to_pylist())
+
+
+#: consumer -> (makes a query from a cache, whether the consumer itself holds the
+#: cache's batches after close() until it is dropped: a dataset handed to the user)
+CONSUMERS: dict[str, tuple[Callable[[StreamCache], Any], bool]] = {
+    "reader": (_reader, False),
+    "cast view": (_cast_view, False),
+    "batchcorder.dataset": (_dataset(_batchcorder_dataset), True),
+    "adapters.duckdb.dataset": (_dataset(_duckdb_dataset), True),
+    "adapters.datafusion.dataset": (_dataset(_datafusion_dataset), True),
+    "duckdb register": (lambda cache: _duckdb_register(cache, True), False),
+    "duckdb register, no pushdown": (lambda cache: _duckdb_register(cache, False), False),
+    "datafusion register": (_datafusion_register, False),
+    "polars SQLContext": (_polars_sql, False),
+    "polars scan": (_polars_scan, False),
+}
+EXPECTED_SUM = sum(range(1000))
+
+
+@pytest.mark.parametrize("consumer", sorted(CONSUMERS))
+def test_a_consumer_keeps_the_data_when_the_handle_is_dropped(
+    directory: Path | None, consumer: str
+) -> None:
+    make, _ = CONSUMERS[consumer]
+    query = make(make_cache(directory))  # the only StreamCache handle is gone
+    gc.collect()
+    assert query() == EXPECTED_SUM
+    del query
+    gc.collect()
+    assert cache_files(directory) == []
+    assert mapped(directory) == []
+
+
+@pytest.mark.parametrize("consumer", sorted(CONSUMERS))
+def test_close_ends_every_consumer_alike(directory: Path | None, consumer: str) -> None:
+    make, holds_batches = CONSUMERS[consumer]
+    cache = make_cache(directory)
+    query = make(cache)
+    if consumer != "reader":  # a reader is one pass
+        assert query() == EXPECTED_SUM
+    cache.close()
+    assert cache_files(directory) == []
+    with pytest.raises(Exception, match="StreamCache is closed") as raised:
+        query()
+    assert isinstance(raised.value, (CacheClosedError, pa.ArrowException)) or (
+        "CacheClosedError" in str(raised.value)  # wrapped by the engine
+    )
+    del raised  # its traceback holds the consumer's frames
+    gc.collect()
+    if not holds_batches:
+        assert mapped(directory) == []  # the engine keeps no map of a closed cache
+    del query
+    gc.collect()
+    assert mapped(directory) == []

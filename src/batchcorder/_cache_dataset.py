@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -49,6 +49,9 @@ from batchcorder._pruning import (
     select_batches,
 )
 from batchcorder._statistics import BatchStatistics
+
+if TYPE_CHECKING:
+    from batchcorder._lifetime import Lifetime
 
 __all__ = ["CacheDataset", "ReaderFragmentsDataset", "ReaderScanDataset", "arrow_can_filter"]
 
@@ -98,6 +101,7 @@ class CacheDataset(ds.InMemoryDataset):
         statistics: BatchStatistics,
         *,
         semantics: str = "pyarrow",
+        lifetime: Lifetime | None = None,
     ) -> None:
         if semantics not in SEMANTICS:
             raise ValueError(f"semantics must be one of {SEMANTICS}, got {semantics!r}")
@@ -105,6 +109,8 @@ class CacheDataset(ds.InMemoryDataset):
         self._batches = list(batches)
         self._statistics = statistics
         self._semantics = semantics
+        # The cache's lifetime: once it is closed, every scan says so.
+        self._lifetime = lifetime
         # Serialised filter -> the filter rewritten to the engine's meaning.
         self._rewritten: dict[bytes, pc.Expression] = {}
         # pyarrow fails to filter some types; skipping batches would then
@@ -190,9 +196,43 @@ class CacheDataset(ds.InMemoryDataset):
             self._rewritten[key] = rewritten
         return rewritten
 
+    def check_open(self) -> None:
+        """Raise ``CacheClosedError`` if the cache this dataset was made of is closed.
+
+        Every scan asks first (:meth:`scanner`, and through it ``to_table``,
+        ``count_rows``, ``head``, ``to_batches``, ``take``; :meth:`get_fragments`,
+        :meth:`filter`, :meth:`sort_by`, :meth:`join`, :meth:`join_asof`,
+        :meth:`replace_schema`), so ``close()`` ends the dataset as it ends
+        every consumer of the cache.
+        """
+        lifetime = self.__dict__.get("_lifetime")
+        if lifetime is not None:
+            lifetime.check_open()
+
     def filter(self, expression: pc.Expression) -> ds.Dataset:
         """pyarrow's ``Dataset.filter``, of ``expression`` as this dataset applies it."""
+        self.check_open()
         return super().filter(self.engine_filter(expression))
+
+    def sort_by(self, sorting: Any, **kwargs: Any) -> ds.Dataset:
+        """pyarrow's ``Dataset.sort_by``, once the cache is known to be open."""
+        self.check_open()
+        return super().sort_by(sorting, **kwargs)
+
+    def join(self, *args: Any, **kwargs: Any) -> ds.Dataset:
+        """pyarrow's ``Dataset.join``, once the cache is known to be open."""
+        self.check_open()
+        return super().join(*args, **kwargs)
+
+    def join_asof(self, *args: Any, **kwargs: Any) -> ds.Dataset:
+        """pyarrow's ``Dataset.join_asof``, once the cache is known to be open."""
+        self.check_open()
+        return super().join_asof(*args, **kwargs)
+
+    def replace_schema(self, schema: pa.Schema) -> ds.Dataset:
+        """pyarrow's ``Dataset.replace_schema``, once the cache is known to be open."""
+        self.check_open()
+        return super().replace_schema(schema)
 
     def scanner(
         self,
@@ -204,6 +244,7 @@ class CacheDataset(ds.InMemoryDataset):
 
         Takes the arguments of ``pyarrow.dataset.Dataset.scanner``.
         """
+        self.check_open()
         return self._scanner(columns, self.engine_filter(filter), **options)
 
     def _scanner(self, columns: Any, filter: pc.Expression | None, **options: Any) -> Any:
@@ -219,6 +260,7 @@ class CacheDataset(ds.InMemoryDataset):
 
         Takes the arguments of ``pyarrow.dataset.Dataset.get_fragments``.
         """
+        self.check_open()
         filter = self.engine_filter(filter)
         kept = self._kept_batches(filter)
         if kept is None:
@@ -557,8 +599,9 @@ class ReaderFragmentsDataset(ReaderScanDataset):
         parts: int,
         *,
         semantics: str = "pyarrow",
+        lifetime: Lifetime | None = None,
     ) -> None:
-        super().__init__(batches, schema, statistics, semantics=semantics)
+        super().__init__(batches, schema, statistics, semantics=semantics, lifetime=lifetime)
         self._parts = max(1, parts)
 
     def get_fragments(self, filter: pc.Expression | None = None) -> list[_Part]:  # type: ignore[override]
@@ -568,6 +611,7 @@ class ReaderFragmentsDataset(ReaderScanDataset):
         plan some scans of a dataset with no fragment (``ORDER BY`` fails its
         plan's sanity check), which it answers over an empty table.
         """
+        self.check_open()
         parts = max(1, min(self._parts, sum(1 for batch in self._batches if batch.num_rows)))
         return [_Part(self, (index, parts)) for index in range(parts)]
 
@@ -587,6 +631,7 @@ class _Part:
         **options: Any,
     ) -> _PartScan:
         """The part's rows ``filter`` keeps, of ``columns``."""
+        self._data.check_open()
         first, end = self._data._bounds(self._part)
         if first == end:
             # A part of no batch (the one part of an empty cache) keeps

@@ -185,8 +185,9 @@ def dataset(cache: Replayable, *, semantics: str = "pyarrow") -> CacheDataset:
         )
     contents = dataset_contents(cache, "batchcorder.dataset")
     from batchcorder._cache_dataset import CacheDataset
+    from batchcorder._lifetime import lifetime_of
 
-    return CacheDataset(*contents, semantics=semantics)
+    return CacheDataset(*contents, semantics=semantics, lifetime=lifetime_of(cache))
 
 
 def dataset_contents(

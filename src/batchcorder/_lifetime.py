@@ -24,6 +24,7 @@ still open. So:
 
 from __future__ import annotations
 
+import functools
 import threading
 import weakref
 from collections.abc import Callable
@@ -35,7 +36,7 @@ from batchcorder.errors import CacheClosedError
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["Lifetime", "closed_dataset", "lifetime_of"]
+__all__ = ["Lifetime", "closed_dataset", "lifetime_of", "released_at_close"]
 
 
 class Lifetime:
@@ -140,9 +141,10 @@ def lifetime_of(cache: object) -> Lifetime:
     True
     """
     lifetime = getattr(cache, "_lifetime", None)
-    if not isinstance(lifetime, Lifetime):
+    # By its methods, not its class: a doctest may import this module twice.
+    if lifetime is None or not callable(getattr(lifetime, "on_close", None)):
         raise TypeError(f"not a batchcorder cache: {type(cache).__name__}")
-    return lifetime
+    return lifetime  # type: ignore[no-any-return]
 
 
 def closed_dataset(schema: pa.Schema) -> Any:
@@ -169,3 +171,80 @@ def closed_dataset(schema: pa.Schema) -> Any:
             raise CacheClosedError()
 
     return ClosedDataset([], schema=schema)
+
+
+def released_at_close(dataset: Any, lifetime: Lifetime) -> Any:
+    """A dataset that scans ``dataset`` while the cache is open, and holds nothing once it closes.
+
+    For a dataset an engine keeps (a DuckDB registration): every call is
+    passed to ``dataset`` — whose batches, in disk mode views of the cache
+    file, it is the only holder of — until ``close()``, which drops it, so
+    no map of the file outlives the cache; every later scan raises
+    :class:`~batchcorder.errors.CacheClosedError`. The wrapper itself holds
+    no batch (its pyarrow base is empty), so it must not be handed to code
+    that reads a dataset's fragments directly from C++ (pyarrow's own
+    ``join`` with it as the right side): it is for engines that call
+    ``scanner()`` (DuckDB) or ``get_fragments()`` in Python.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> import pyarrow.dataset as ds
+    >>> from batchcorder import StreamCache
+    >>> cache = StreamCache(pa.table({"x": [1, 2, 3]}))
+    >>> kept = released_at_close(ds.dataset(pa.table(cache)), lifetime_of(cache))
+    >>> kept.count_rows()
+    3
+    >>> cache.close()
+    >>> kept.count_rows()
+    Traceback (most recent call last):
+    ...
+    batchcorder.errors.CacheClosedError: StreamCache is closed
+    """
+    wrapper = _released_at_close_class()([], schema=dataset.schema)
+    wrapper._inner = dataset
+    lifetime.on_close(wrapper, _release_inner)
+    return wrapper
+
+
+def _release_inner(wrapper: Any) -> None:
+    wrapper._inner = None
+
+
+@functools.cache
+def _released_at_close_class() -> type:
+    import pyarrow.dataset as ds
+
+    class ReleasedAtClose(ds.InMemoryDataset):  # type: ignore[misc]
+        """See :func:`released_at_close`."""
+
+        _inner: ds.Dataset | None
+
+        def _open(self) -> ds.Dataset:
+            inner = self.__dict__.get("_inner")
+            if inner is None:
+                raise CacheClosedError()
+            return inner
+
+        def scanner(self, *args: Any, **kwargs: Any) -> Any:
+            return self._open().scanner(*args, **kwargs)
+
+        def get_fragments(self, *args: Any, **kwargs: Any) -> Any:
+            return self._open().get_fragments(*args, **kwargs)
+
+        def filter(self, *args: Any, **kwargs: Any) -> Any:
+            return self._open().filter(*args, **kwargs)
+
+        def sort_by(self, *args: Any, **kwargs: Any) -> Any:
+            return self._open().sort_by(*args, **kwargs)
+
+        def join(self, *args: Any, **kwargs: Any) -> Any:
+            return self._open().join(*args, **kwargs)
+
+        def join_asof(self, *args: Any, **kwargs: Any) -> Any:
+            return self._open().join_asof(*args, **kwargs)
+
+        def replace_schema(self, *args: Any, **kwargs: Any) -> Any:
+            return self._open().replace_schema(*args, **kwargs)
+
+    return ReleasedAtClose
