@@ -406,3 +406,43 @@ def test_close_ends_every_consumer_alike(directory: Path | None, consumer: str) 
     del query
     gc.collect()
     assert mapped(directory) == []
+
+
+def test_close_ends_flight_streams_and_descriptions(directory: Path | None) -> None:
+    import threading
+
+    import pyarrow.flight as flight
+
+    from batchcorder.flight import serve
+
+    gate = threading.Event()
+
+    def gated() -> Any:
+        yield from TABLE.to_batches(max_chunksize=100)[:1]
+        gate.wait(timeout=60)  # the rest only once the cache is closed
+        yield from TABLE.to_batches(max_chunksize=100)[1:]
+
+    source = pa.RecordBatchReader.from_batches(TABLE.schema, gated())
+    options = {} if directory is None else {"disk_path": directory, "disk_capacity": 1 << 24}
+    cache = StreamCache(source, **options)
+    server = serve(cache, "grpc://127.0.0.1:0")
+    try:
+        client = flight.connect(server.locations[0])
+        descriptor = flight.FlightDescriptor.for_path("cache")
+        ticket = client.get_flight_info(descriptor).endpoints[0].ticket
+        stream = client.do_get(ticket)
+        assert stream.read_chunk().data.num_rows == 100
+        cache.close()
+        gate.set()
+        for use in (
+            stream.read_all,
+            lambda: client.do_get(ticket).read_all(),
+            lambda: client.get_flight_info(descriptor),
+        ):
+            with pytest.raises(flight.FlightError, match="StreamCache is closed"):
+                use()
+        client.close()
+    finally:
+        gate.set()
+        server.close()
+    assert cache_files(directory) == []

@@ -185,6 +185,10 @@ class CacheService(flight.FlightServerBase):
         failure = self._failure  # set once
         if failure is not None:
             raise Failed(failure)
+        if self._cache.closed:
+            # The cache's one end (close()) ends every consumer alike: the
+            # flight is not described as if it could still be read.
+            raise Unavailable("the cache cannot be read: StreamCache is closed")
 
     def _replay(
         self,
