@@ -411,7 +411,7 @@ def test_close_ends_every_consumer_alike(directory: Path | None, consumer: str) 
 def test_close_ends_flight_streams_and_descriptions(directory: Path | None) -> None:
     import threading
 
-    import pyarrow.flight as flight
+    from pyarrow import flight
 
     from batchcorder.flight import serve
 
