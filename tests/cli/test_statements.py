@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from batchcorder._cli.engines import first_keyword, split_statements
 from batchcorder._cli.main import main
-from batchcorder._cli.statements import first_keyword, split_statements
 
 ENGINES = ("duckdb", "polars", "datafusion")
 FORMATS = ("table", "csv", "json", "arrow")
@@ -214,15 +214,17 @@ def _duckdb() -> object:
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(
-        st.sampled_from(
-            ["SELECT", " ", "1", "'a;b'", "'it''s'", '"x;y"', "-- c;\n", "/* ; /* ; */ */", "$$;$$"]
-        ),
+        st.sampled_from(["SELECT", " ", "1", "'a;b'", "'it''s'", '"x;y"', "-- c;\n", "/* ; */"]),
         min_size=1,
         max_size=8,
     ),
     st.integers(1, 4),
 )
 def test_split_statements_agrees_with_duckdb(pieces, copies):
+    """An internal part: the splitter Polars and DataFusion use agrees with DuckDB's parser.
+
+    Dollar quotes and nested comments are left out: neither engine takes them.
+    """
     import duckdb
 
     statement = "SELECT " + "".join(pieces)

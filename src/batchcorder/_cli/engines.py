@@ -6,13 +6,18 @@ registered as one table with ``batchcorder.register`` and runs statements.
 Each statement's result is a ``pyarrow.RecordBatchReader``, or None for a
 statement that returns no table: DDL such as ``CREATE VIEW``, and the row
 counts of ``INSERT``, ``UPDATE``, ``DELETE`` or ``COPY``. Engines are
-imported only when used, so a missing optional engine only matters if
-asked for.
+imported only when used.
+
+The statements in one argument are told apart by DuckDB's parser with DuckDB,
+and by SQLite's tokenizer (``sqlite3.complete_statement``, in the standard
+library) for the others: it knows quotes and comments, not ``$$`` quoting or
+nested comments, which Polars and DataFusion do not take either.
 """
 
 from __future__ import annotations
 
 import re
+import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
@@ -20,20 +25,49 @@ from typing import Any, ClassVar, TypeVar
 import pyarrow as pa
 
 from batchcorder import register
+from batchcorder._cli.arguments import ENGINES
 from batchcorder._cli.errors import CLIError, EngineCrash, engine_panic, one_line
 from batchcorder._cli.interrupts import bounded_stop, interrupted, run_interruptibly
-from batchcorder._cli.statements import (
-    first_keyword,
-    split_statements,
-    without_leading_comments,
-)
 
 __all__ = ["ENGINES", "Engine", "check_statements", "open_engine", "run_statement"]
 
 T = TypeVar("T")
 
-#: The values of ``--engine``, the default first.
-ENGINES = ("duckdb", "polars", "datafusion")
+
+#: Comments, and what may precede a statement's first word.
+_COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
+_LEADING = re.compile(r"(?:\s|\(|--[^\n]*|/\*.*?\*/)*", re.DOTALL)
+
+
+def split_statements(sql: str) -> list[str]:
+    """The statements in ``sql``, cut at the semicolons SQLite's tokenizer says end one.
+
+    Examples
+    --------
+    >>> split_statements("SELECT 1; SELECT ';' AS s -- a comment; still one")
+    ['SELECT 1;', " SELECT ';' AS s -- a comment; still one"]
+    >>> split_statements("SELECT 1;; -- the end"), split_statements(" -- nothing")
+    (['SELECT 1;'], [])
+    """
+    pieces, start = [], 0
+    for end in (index + 1 for index, char in enumerate(sql) if char == ";"):
+        if sqlite3.complete_statement(sql[start:end]):
+            pieces.append(sql[start:end])
+            start = end
+    pieces.append(sql[start:])
+    return [piece for piece in pieces if _COMMENTS.sub("", piece).strip(" \t\r\n;")]
+
+
+def first_keyword(sql: str) -> str:
+    """The first word of a statement, upper-cased, past comments and brackets.
+
+    Examples
+    --------
+    >>> first_keyword("/* a view */ (create view v as select 1")
+    'CREATE'
+    """
+    word = re.match(r"\w*", sql[_LEADING.match(sql).end() :])  # type: ignore[union-attr]
+    return word.group().upper() if word else ""
 
 
 class Engine(ABC):
@@ -77,10 +111,10 @@ class Engine(ABC):
 class DuckDBEngine(Engine):
     """DuckDB: statements run in a worker thread, Ctrl-C calls ``interrupt``.
 
-    Whether a statement returned a table is DuckDB's own report of the run
-    (its return type ``query_result``, not ``changed_rows`` or ``nothing``),
-    never the shape of what came back: ``INSERT ... RETURNING`` may name a
-    column ``Count``.
+    Whether a statement returns a table is DuckDB's own parse of it: a query
+    (its only possible result a table), or DML with ``RETURNING``; never the
+    shape of what came back, as ``INSERT ... RETURNING`` may name a column
+    ``Count``.
     """
 
     name = "duckdb"
@@ -89,6 +123,7 @@ class DuckDBEngine(Engine):
     def __init__(self) -> None:
         import duckdb
 
+        self.duckdb = duckdb
         self.errors = (duckdb.Error, pa.ArrowException)
         self.connection = duckdb.connect()
         self.closed = False
@@ -104,11 +139,20 @@ class DuckDBEngine(Engine):
 
     def execute(self, sql: str) -> pa.RecordBatchReader | None:
         relation = self.connection.sql(sql)
-        if relation is None:  # duckdb 1.x: the statement ran and returned no table
+        if relation is None or not self._returns_table(sql):
             return None
-        if getattr(relation, "_return_type", "query_result") != "query_result":
-            return None  # duckdb 2.x: it ran, and this holds its row count or nothing
         return relation.to_arrow_reader()
+
+    def _returns_table(self, sql: str) -> bool:
+        (statement,) = self.connection.extract_statements(sql)
+        if statement.type.name in {"INSERT", "UPDATE", "DELETE", "MERGE_INTO"}:
+            ends = [*[offset for offset, _ in self.duckdb.tokenize(sql)][1:], len(sql)]
+            return any(
+                sql[offset:end].strip().upper() == "RETURNING"
+                for (offset, kind), end in zip(self.duckdb.tokenize(sql), ends, strict=True)
+                if kind == self.duckdb.token_type.keyword
+            )
+        return list(statement.expected_result_type) == [self.duckdb.ExpectedResultType.QUERY_RESULT]
 
     def run(self, work: Callable[[], T]) -> T:
         with bounded_stop():
@@ -154,7 +198,7 @@ class PolarsEngine(Engine):
         register(self.context, table, cache)
 
     def execute(self, sql: str) -> pa.RecordBatchReader | None:
-        statement = without_leading_comments((split_statements(sql) or [sql])[0])
+        statement = sql[_LEADING.match(sql).end() :]  # type: ignore[union-attr]
         view = _CREATE_VIEW.fullmatch(statement)
         if view is not None:
             self._create_view(view)

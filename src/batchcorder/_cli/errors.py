@@ -1,11 +1,23 @@
-"""The exceptions the command line turns into ``batchcorder: error: ...``, and engine panics."""
+"""Errors and messages: ``batchcorder: error: ...``, engine panics, the standard streams."""
 
 from __future__ import annotations
+
+import sys
+from typing import BinaryIO, TextIO
 
 from batchcorder._panics import is_engine_panic
 from batchcorder.errors import EnginePanicError
 
-__all__ = ["CLIError", "EngineCrash", "engine_panic", "one_line", "os_reason"]
+__all__ = [
+    "CLIError",
+    "EngineCrash",
+    "engine_panic",
+    "is_terminal",
+    "note",
+    "one_line",
+    "os_reason",
+    "standard_streams",
+]
 
 #: The longest engine message kept on the error line; the rest is cut with "…".
 MAX_MESSAGE = 300
@@ -108,3 +120,32 @@ def os_reason(error: OSError) -> str:
     'the disk went away'
     """
     return error.strerror or one_line(error)
+
+
+def standard_streams(stdout: BinaryIO | None, stderr: TextIO | None) -> tuple[BinaryIO, TextIO]:
+    """``stdout`` and ``stderr``, or the process's own where they are None."""
+    return (
+        sys.stdout.buffer if stdout is None else stdout,
+        sys.stderr if stderr is None else stderr,
+    )
+
+
+def is_terminal(stream: object) -> bool:
+    """Whether ``stream`` is an open terminal."""
+    try:
+        return bool(stream.isatty())  # type: ignore[attr-defined]
+    except (AttributeError, ValueError):  # no file, or closed
+        return False
+
+
+def note(stderr: TextIO, message: str, *, quiet: bool = False) -> None:
+    """Write ``batchcorder: <message>`` on its own line, unless ``quiet``.
+
+    Examples
+    --------
+    >>> note(sys.stdout, "warning: no --disk")
+    batchcorder: warning: no --disk
+    """
+    if not quiet:
+        stderr.write(f"batchcorder: {message}\n")
+        stderr.flush()

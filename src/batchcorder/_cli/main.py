@@ -16,12 +16,12 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, BinaryIO, TextIO
 
+from batchcorder import __version__
 from batchcorder._cli.arguments import (
     CommandParser,
     CommandsFormatter,
     Parser,
     UsageError,
-    add_cache_options,
     add_common_options,
 )
 from batchcorder._cli.demo import add_demo_parser
@@ -50,6 +50,8 @@ EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 EXIT_UNEXPECTED = 1
 
 _DESCRIPTION = "Make a one-shot Arrow stream replayable, and query it many times."
+#: What ``--version`` says: PyPI's batchcorder 0.1.3 is another package, without this command.
+_VERSION = f"batchcorder {__version__} (pure-Python build; PyPI's 0.1.3 is a different package)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,26 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     1073741824
     """
     parser = Parser(prog="batchcorder", description=_DESCRIPTION, formatter_class=CommandsFormatter)
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=_VERSION)
     commands = parser.add_subparsers(
         title="commands", dest="command", metavar="COMMAND", parser_class=CommandParser
     )
     for add_command in COMMANDS:
-        command = add_command(commands)
-        add_cache_options(command)
-        add_common_options(command)
+        add_common_options(add_command(commands))
     return parser
-
-
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("batchcorder")
-    except Exception:
-        import batchcorder
-
-        return str(getattr(batchcorder, "__version__", "unknown"))
 
 
 def main(

@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
+from batchcorder._cli.errors import is_terminal
 from batchcorder._cli.interrupts import cleanup_on_exit
 from batchcorder._cli.sizes import format_size
-from batchcorder._cli.streams import is_terminal
 
 __all__ = ["ProgressCallback", "ingest_progress"]
 

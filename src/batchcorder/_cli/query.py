@@ -7,31 +7,21 @@ import time
 from collections.abc import Sequence
 from typing import Any, BinaryIO, TextIO
 
-import pyarrow as pa
-
-from batchcorder import DiskCapacityError, StreamCache
-from batchcorder._cli.arguments import add_source_argument, command_keywords, count
-from batchcorder._cli.caching import (
-    cached_source,
-    disk_full_message,
-    format_stats,
-    warn_about_cache_options,
-)
-from batchcorder._cli.engines import (
+from batchcorder import StreamCache
+from batchcorder._cli.arguments import (
     ENGINES,
-    Engine,
-    check_statements,
-    open_engine,
-    run_statement,
+    FORMATS,
+    add_source_argument,
+    command_keywords,
+    count,
 )
-from batchcorder._cli.errors import CLIError, one_line
-from batchcorder._cli.interrupts import bounded_stop, interrupted
-from batchcorder._cli.output import FORMATS, ResultWriter
-from batchcorder._cli.progress import ingest_progress
-from batchcorder._cli.sources import Source
-from batchcorder._cli.streams import is_terminal, standard_streams
+from batchcorder._cli.caching import cached_source, format_stats, ingest, warn_about_cache_options
+from batchcorder._cli.engines import Engine, check_statements, open_engine, run_statement
+from batchcorder._cli.errors import CLIError, is_terminal, standard_streams
+from batchcorder._cli.interrupts import interrupted
+from batchcorder._cli.output import ResultWriter
 
-__all__ = ["add_query_parser", "ingest", "query", "run_query"]
+__all__ = ["add_query_parser", "query", "run_query"]
 
 #: Rows of each result the table format shows by default: a screenful or two;
 #: ``--max-rows 0`` or another format shows them all.
@@ -206,7 +196,9 @@ def query(
             cache,
         ):
             try:
-                report = [_timed_ingest(cache, opened, stderr, quiet=quiet)]
+                report = [
+                    _timed_ingest(cache, opened, stderr, quiet=quiet, disk_capacity=disk_capacity)
+                ]
                 session.register("src", cache)
                 writer = ResultWriter(fmt, stdout, max_rows=max_rows)
                 report.extend(_run_statements(session, statements, writer))
@@ -223,56 +215,10 @@ def query(
     return 0
 
 
-def ingest(cache: StreamCache, source: Source, stderr: TextIO, quiet: bool = False) -> int:
-    """Pull the whole source into ``cache``, drawing a progress bar on ``stderr``.
-
-    Parameters
-    ----------
-    cache : StreamCache
-        The cache over ``source.reader``.
-    source : Source
-        The opened source, for its size and its name in messages.
-    stderr : text file
-        Where the bar goes, if it is a terminal.
-    quiet : bool, default False
-        No bar.
-
-    Returns
-    -------
-    int
-        The number of batches.
-
-    Raises
-    ------
-    CLIError
-        If the source turns out unreadable half-way, or the cache file
-        outgrows ``--disk-capacity``.
-
-    Examples
-    --------
-    >>> import io
-    >>> import pyarrow as pa
-    >>> from batchcorder._cli.sources import Source
-    >>> reader = pa.table({"x": [1, 2]}).to_reader()
-    >>> ingest(StreamCache(reader), Source(reader, "'x.arrow'", "arrow-file"), io.StringIO())
-    1
-    """
-    with (
-        bounded_stop(),
-        ingest_progress(stderr, enabled=not quiet, total_rows=source.total_rows) as progress,
-    ):
-        try:
-            return cache.ingest_all(progress=progress)
-        except DiskCapacityError as error:
-            raise CLIError(disk_full_message(error)) from error
-        except (pa.ArrowException, OSError, ValueError) as error:
-            raise CLIError(f"cannot read {source.label}: {one_line(error)}") from error
-
-
-def _timed_ingest(cache: StreamCache, source: Source, stderr: TextIO, *, quiet: bool) -> str:
+def _timed_ingest(cache: StreamCache, source: Any, stderr: TextIO, **options: Any) -> str:
     """:func:`ingest`, then the line of the ``--stats`` report that says how long it took."""
     started = time.perf_counter()
-    ingest(cache, source, stderr, quiet=quiet)
+    ingest(cache, source, stderr, **options)
     return _ingest_line(cache, time.perf_counter() - started)
 
 

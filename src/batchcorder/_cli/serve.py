@@ -16,11 +16,9 @@ import pyarrow as pa
 
 from batchcorder import StreamCache
 from batchcorder._cli.arguments import add_source_argument, command_keywords, count
-from batchcorder._cli.caching import cached_source, warn_about_cache_options
-from batchcorder._cli.errors import CLIError, one_line, os_reason
-from batchcorder._cli.query import ingest
+from batchcorder._cli.caching import cached_source, ingest, warn_about_cache_options
+from batchcorder._cli.errors import CLIError, note, one_line, os_reason, standard_streams
 from batchcorder._cli.sizes import format_size
-from batchcorder._cli.streams import note, standard_streams
 from batchcorder.errors import DiskCapacityError
 
 if TYPE_CHECKING:
@@ -106,7 +104,7 @@ def add_serve_parser(commands: Any) -> argparse.ArgumentParser:
         "serve",
         help="cache a Parquet, CSV or Arrow IPC file, or an Arrow IPC stream on standard "
         "input, and serve it over Arrow Flight until Ctrl-C",
-        description="Cache SOURCE, read it once, and serve it over Arrow Flight until "
+        description="Cache SOURCE, read it once, and serve it over Arrow Flight until\n"
         "Ctrl-C (or SIGTERM). Prints the location clients connect to.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -412,7 +410,9 @@ def serve_source(
             stdout.write(f"{server.location}\n".encode())
             stdout.flush()
             _say_where_else(server, stderr, quiet=quiet)
-            if _ingest_unless_stopped(cache, opened, server, disk, stderr, quiet=quiet):
+            if _ingest_unless_stopped(
+                cache, opened, server, (disk, disk_capacity), stderr, quiet=quiet
+            ):
                 _serve_until_stopped(server, cache, stderr, quiet=quiet)
         finally:
             abandoned = not _close_server(server, stderr, quiet=quiet)
@@ -461,7 +461,7 @@ def _ingest_unless_stopped(
     cache: StreamCache,
     opened: Source,
     server: CacheServer,
-    disk: str | None,
+    disk: tuple[str | None, int | None],
     stderr: TextIO,
     *,
     quiet: bool,
@@ -474,11 +474,11 @@ def _ingest_unless_stopped(
     source fails, the server tells its clients before the error is raised.
     """
     try:
-        ingest(cache, opened, stderr, quiet=quiet)
+        ingest(cache, opened, stderr, quiet=quiet, disk_capacity=disk[1])
     except CLIError as error:
         cause = error.__cause__ if error.__cause__ is not None else error
         server.report_failure(cause)
-        raise (_file_system_error(cause, disk) or error) from cause
+        raise (_file_system_error(cause, disk[0]) or error) from cause
     except KeyboardInterrupt:
         if not cache.upstream_exhausted:
             raise

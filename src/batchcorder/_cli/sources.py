@@ -15,13 +15,22 @@ from pathlib import Path
 from typing import BinaryIO, TypeVar
 
 import pyarrow as pa
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
 
-from batchcorder._cli.defaults import BATCH_ROWS
 from batchcorder._cli.errors import CLIError, one_line, os_reason
 
-__all__ = ["STDIN", "IncompleteStreamError", "Source", "detect_kind", "open_source"]
+__all__ = [
+    "BATCH_ROWS",
+    "STDIN",
+    "IncompleteStreamError",
+    "Source",
+    "detect_kind",
+    "open_source",
+]
+
+#: Rows per batch where the command chooses (Parquet sources, the demo's
+#: stream): 2**16, pyarrow's own default for readers, large enough that the
+#: per-batch overhead is noise and small enough that a batch stays a few MiB.
+BATCH_ROWS = 65_536
 
 _Reader = TypeVar("_Reader")
 
@@ -296,6 +305,8 @@ def _open_stdin(stdin: BinaryIO | None) -> Source:
 
 
 def _open_parquet(path: Path, label: str) -> Source:
+    import pyarrow.parquet as pq
+
     parquet = pq.ParquetFile(path)
     batches = parquet.iter_batches(batch_size=BATCH_ROWS)
     reader = pa.RecordBatchReader.from_batches(parquet.schema_arrow, batches)
@@ -339,6 +350,8 @@ def _open_ipc_stream(path: Path, label: str) -> Source:
 
 
 def _open_csv(path: Path, label: str, delimiter: str = ",") -> Source:
+    import pyarrow.csv as pa_csv
+
     stream = pa.input_stream(os.fspath(path), compression="detect")
     options = pa_csv.ParseOptions(delimiter=delimiter)
     reader = _opened_over(stream, lambda opened: pa_csv.open_csv(opened, parse_options=options))

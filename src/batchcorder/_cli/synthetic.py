@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from batchcorder._cli.defaults import BATCH_ROWS, DEMO_SEED
+from batchcorder._cli.sources import BATCH_ROWS
 
 __all__ = ["EVENTS_SCHEMA", "EventStream"]
 
@@ -73,7 +73,7 @@ class EventStream:
     True
     """
 
-    def __init__(self, rows: int, batch_rows: int = BATCH_ROWS, seed: int = DEMO_SEED) -> None:
+    def __init__(self, rows: int, batch_rows: int = BATCH_ROWS, seed: int = 42) -> None:
         if rows < 0 or batch_rows < 1:
             raise ValueError("rows must be >= 0 and batch_rows >= 1")
         self.rows = rows
