@@ -13,22 +13,15 @@ from __future__ import annotations
 import argparse
 import decimal
 import math
-import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TextIO
-
-import pyarrow as pa
+from typing import Any, BinaryIO, TextIO
 
 from batchcorder._cli.arguments import ENGINES, command_keywords, count, engine_list
-from batchcorder._cli.caching import cache_session, format_stats, ingest
-from batchcorder._cli.engines import Engine, open_engine, run_statement
-from batchcorder._cli.errors import CLIError
-from batchcorder._cli.output import format_table
+from batchcorder._cli.errors import CLIError, standard_streams
 from batchcorder._cli.sizes import format_size
-from batchcorder._cli.sources import BATCH_ROWS, Source
-from batchcorder._cli.synthetic import EventStream
+from batchcorder._cli.sources import BATCH_ROWS
 
 __all__ = ["QUESTIONS", "Question", "add_demo_parser", "demo", "run_demo"]
 
@@ -82,17 +75,7 @@ DEMO_MEMORY_CAPACITY = 32 * 1024**2
 
 
 def add_demo_parser(commands: Any) -> argparse.ArgumentParser:
-    """Add the ``demo`` subcommand to ``commands`` (what ``add_subparsers`` returned).
-
-    Examples
-    --------
-    >>> import argparse
-    >>> parser = argparse.ArgumentParser(prog="batchcorder")
-    >>> _ = add_demo_parser(parser.add_subparsers())
-    >>> args = parser.parse_args(["demo", "--rows", "1000", "--engines", "duckdb,polars"])
-    >>> args.rows, args.engines, args.run is run_demo
-    (1000, ['duckdb', 'polars'], True)
-    """
+    """Add the ``demo`` subcommand to ``commands`` (what ``add_subparsers`` returned)."""
     parser: argparse.ArgumentParser = commands.add_parser(
         "demo",
         help="query a synthetic stream with DuckDB, Polars and DataFusion over one cache, "
@@ -137,16 +120,9 @@ def add_demo_parser(commands: Any) -> argparse.ArgumentParser:
 
 def run_demo(args: argparse.Namespace) -> int:
     """Run ``batchcorder demo`` with parsed arguments; see :func:`demo`."""
-    return demo(
-        args.rows,
-        **{
-            name: value
-            for name, value in command_keywords(
-                args, "batch_rows", "rounds", "seed", "engines"
-            ).items()
-            if name not in ("stdin", "stdout")  # the report is text, on the process's own
-        },
-    )
+    keywords = command_keywords(args, "batch_rows", "rounds", "seed", "engines")
+    del keywords["stdin"]
+    return demo(args.rows, **keywords)
 
 
 def demo(
@@ -160,7 +136,7 @@ def demo(
     disk_capacity: int | None = None,
     memory_capacity: int | None = None,
     quiet: bool = False,
-    stdout: TextIO | None = None,
+    stdout: BinaryIO | None = None,
     stderr: TextIO | None = None,
 ) -> int:
     """Run the demo and print its report to ``stdout``.
@@ -186,8 +162,10 @@ def demo(
         are read back from the file.
     quiet : bool, default False
         No progress bar.
-    stdout, stderr : text file, optional
-        Where the report and the progress bar go.
+    stdout : binary file, optional
+        Where the report goes (UTF-8).
+    stderr : text file, optional
+        Where the progress bar goes.
 
     Returns
     -------
@@ -202,15 +180,22 @@ def demo(
     Examples
     --------
     >>> import io
-    >>> out = io.StringIO()
+    >>> out = io.BytesIO()
     >>> demo(1000, batch_rows=300, rounds=2, engines=["duckdb"], stdout=out)
     0
-    >>> report = out.getvalue()
-    >>> "upstream batches produced: 4, each exactly once" in report
+    >>> "upstream batches produced: 4, each exactly once" in out.getvalue().decode()
     True
     """
-    stdout = sys.stdout if stdout is None else stdout
-    stderr = sys.stderr if stderr is None else stderr
+    from batchcorder._cli.caching import cache_session, format_stats, ingest
+    from batchcorder._cli.sources import Source
+    from batchcorder._cli.synthetic import EventStream
+
+    out, stderr = standard_streams(stdout, stderr)
+
+    def write(text: str) -> None:
+        out.write(text.encode())
+        out.flush()
+
     if rows < 1 or batch_rows < 1 or rounds < 1:
         raise CLIError("--rows, --batch-rows and --rounds must be at least 1")
     if disk is not None:
@@ -218,7 +203,6 @@ def demo(
         memory_capacity = DEMO_MEMORY_CAPACITY if memory_capacity is None else memory_capacity
     stream = EventStream(rows, batch_rows=batch_rows, seed=seed)
     upstream = stream.reader()
-    write = stdout.write
     with cache_session(upstream, disk, disk_capacity, memory_capacity) as cache:
         mode = (
             "memory mode"
@@ -265,8 +249,10 @@ def demo(
     return 0
 
 
-def _open_engines(names: Sequence[str], cache: Any, write: Any) -> list[Engine]:
-    sessions: list[Engine] = []
+def _open_engines(names: Sequence[str], cache: Any, write: Callable[[str], None]) -> list[Any]:
+    from batchcorder._cli.engines import open_engine
+
+    sessions = []
     for name in names:
         try:
             session = open_engine(name)
@@ -281,38 +267,44 @@ def _open_engines(names: Sequence[str], cache: Any, write: Any) -> list[Engine]:
 
 
 def _ask(
-    sessions: list[Engine], rounds: int
-) -> tuple[dict[tuple[str, int], list[float]], dict[str, list[pa.Table]]]:
-    """Every round, every engine, every question: time it and keep the answer."""
+    sessions: list[Any], rounds: int
+) -> tuple[dict[tuple[str, int], list[float]], dict[str, list[Any]]]:
+    """Every round, every engine, every question: time it and keep the answer (a pa.Table)."""
+    from batchcorder._cli.engines import run_statement
+
     timings: dict[tuple[str, int], list[float]] = {}
-    answers: dict[str, list[pa.Table]] = {}
+    answers: dict[str, list[Any]] = {}
     for _ in range(rounds):
         for session in sessions:
 
-            def run_round(session: Engine = session) -> None:
+            def run_round(session: Any = session) -> None:
                 for number, question in enumerate(QUESTIONS, start=1):
                     begun = time.perf_counter()
                     table = run_statement(session, number, question.sql, _read_all)
+                    assert table is not None
                     took = (time.perf_counter() - begun) * 1000
                     timings.setdefault((session.name, number), []).append(took)
-                    assert table is not None
                     answers.setdefault(session.name, []).append(table)
 
             session.run(run_round)
     return timings, answers
 
 
-def _read_all(reader: pa.RecordBatchReader) -> pa.Table:
+def _read_all(reader: Any) -> Any:
     return reader.read_all()
 
 
 def _report(
-    sessions: list[Engine],
+    sessions: list[Any],
     rounds: int,
     timings: dict[tuple[str, int], list[float]],
-    answers: dict[str, list[pa.Table]],
-    write: Any,
+    answers: dict[str, list[Any]],
+    write: Callable[[str], None],
 ) -> None:
+    import pyarrow as pa
+
+    from batchcorder._cli.output import format_table
+
     for number, question in enumerate(QUESTIONS, start=1):
         write(f"Q{number}  {question.label:<15}{question.sql}\n")
     columns: dict[str, list[Any]] = {"engine": [], "query": [], "rows": []}
@@ -341,7 +333,7 @@ def _report(
         write(format_table(answers[reference][number - 1], footer=False))
 
 
-def _same(left: pa.Table, right: pa.Table) -> bool:
+def _same(left: Any, right: Any) -> bool:
     """Whether two answers hold the same rows, by value, floats within 1e-9."""
     if left.shape != right.shape:
         return False

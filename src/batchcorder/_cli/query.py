@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Sequence
-from typing import Any, BinaryIO, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
-from batchcorder import StreamCache
 from batchcorder._cli.arguments import (
     ENGINES,
     FORMATS,
@@ -15,11 +14,13 @@ from batchcorder._cli.arguments import (
     command_keywords,
     count,
 )
-from batchcorder._cli.caching import cached_source, format_stats, ingest, warn_about_cache_options
-from batchcorder._cli.engines import Engine, check_statements, open_engine, run_statement
 from batchcorder._cli.errors import CLIError, is_terminal, standard_streams
 from batchcorder._cli.interrupts import interrupted
-from batchcorder._cli.output import ResultWriter
+
+if TYPE_CHECKING:
+    from batchcorder import StreamCache
+    from batchcorder._cli.engines import Engine
+    from batchcorder._cli.output import ResultWriter
 
 __all__ = ["add_query_parser", "query", "run_query"]
 
@@ -182,6 +183,10 @@ def query(
     "m"
     3
     """
+    from batchcorder._cli.caching import cached_source, format_stats, warn_about_cache_options
+    from batchcorder._cli.engines import check_statements, open_engine
+    from batchcorder._cli.output import ResultWriter
+
     stdout, stderr = standard_streams(stdout, stderr)
     warn_about_cache_options(disk, disk_capacity, memory_capacity, stderr, quiet=quiet)
     if fmt == "arrow" and is_terminal(stdout):
@@ -217,6 +222,8 @@ def query(
 
 def _timed_ingest(cache: StreamCache, source: Any, stderr: TextIO, **options: Any) -> str:
     """:func:`ingest`, then the line of the ``--stats`` report that says how long it took."""
+    from batchcorder._cli.caching import ingest
+
     started = time.perf_counter()
     ingest(cache, source, stderr, **options)
     return _ingest_line(cache, time.perf_counter() - started)
@@ -224,6 +231,8 @@ def _timed_ingest(cache: StreamCache, source: Any, stderr: TextIO, **options: An
 
 def _run_statements(session: Engine, statements: Sequence[str], writer: ResultWriter) -> list[str]:
     """Run every statement in order, writing its result; one ``--stats`` line each."""
+    from batchcorder._cli.engines import run_statement
+
     report: list[str] = []
 
     def run_all() -> None:

@@ -14,14 +14,13 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 import pyarrow as pa
 
-from batchcorder import StreamCache
 from batchcorder._cli.arguments import add_source_argument, command_keywords, count
-from batchcorder._cli.caching import cached_source, ingest, warn_about_cache_options
 from batchcorder._cli.errors import CLIError, note, one_line, os_reason, standard_streams
 from batchcorder._cli.sizes import format_size
 from batchcorder.errors import DiskCapacityError
 
 if TYPE_CHECKING:
+    from batchcorder import StreamCache
     from batchcorder._cli.sources import Source
     from batchcorder.flight import CacheServer
 
@@ -399,6 +398,8 @@ def serve_source(
     KeyboardInterrupt
         If interrupted before the whole source is read.
     """
+    from batchcorder._cli.caching import cached_source, warn_about_cache_options
+
     stdout, stderr = standard_streams(stdout, stderr)
     warn_about_cache_options(disk, disk_capacity, memory_capacity, stderr, quiet=quiet)
     security = _read_security(token_env, username, password_env, (tls_cert, tls_key, tls_client_ca))
@@ -473,6 +474,8 @@ def _ingest_unless_stopped(
     server as it would a moment later. Before that, it interrupts. If the
     source fails, the server tells its clients before the error is raised.
     """
+    from batchcorder._cli.caching import ingest
+
     try:
         ingest(cache, opened, stderr, quiet=quiet, disk_capacity=disk[1])
     except CLIError as error:
