@@ -224,8 +224,8 @@ def run_interruptibly(
 
     The main thread waits in short, interruptible steps. On
     :class:`KeyboardInterrupt` it calls ``interrupt`` (e.g. DuckDB's
-    ``connection.interrupt``), waits up to ``grace`` seconds for ``work`` to
-    stop, and re-raises. Exceptions of ``work`` are re-raised in the caller.
+    ``connection.interrupt``) until ``work`` stops, for up to ``grace``
+    seconds, and re-raises. Exceptions of ``work`` are re-raised in the caller.
 
     Parameters
     ----------
@@ -265,8 +265,12 @@ def run_interruptibly(
         while not done.wait(0.1):
             pass
     except KeyboardInterrupt:
-        interrupt()
-        done.wait(grace)
+        # Again and again: an interrupt that lands between two statements, or
+        # before the engine starts one, is forgotten when the next one starts.
+        deadline = time.monotonic() + grace
+        while not done.is_set() and time.monotonic() < deadline:
+            interrupt()
+            done.wait(0.05)
         raise
     if "error" in outcome:
         error = outcome["error"]
