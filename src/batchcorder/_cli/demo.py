@@ -16,14 +16,14 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, BinaryIO, TextIO
+from typing import Any
 
-from batchcorder._cli.arguments import ENGINES, command_keywords, count, engine_list
+from batchcorder._cli.arguments import ENGINES, count, engine_list
 from batchcorder._cli.errors import CLIError, standard_streams
 from batchcorder._cli.sizes import format_size
 from batchcorder._cli.sources import BATCH_ROWS
 
-__all__ = ["QUESTIONS", "Question", "add_demo_parser", "demo", "run_demo"]
+__all__ = ["QUESTIONS", "Question", "add_demo_parser", "run_demo"]
 
 
 @dataclass(frozen=True)
@@ -119,89 +119,28 @@ def add_demo_parser(commands: Any) -> argparse.ArgumentParser:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    """Run ``batchcorder demo`` with parsed arguments; see :func:`demo`."""
-    keywords = command_keywords(args, "batch_rows", "rounds", "seed", "engines")
-    del keywords["stdin"]
-    return demo(args.rows, **keywords)
+    """Run the demo and print its report to standard output; return 0.
 
-
-def demo(
-    rows: int = DEMO_ROWS,
-    *,
-    batch_rows: int = BATCH_ROWS,
-    rounds: int = DEMO_ROUNDS,
-    seed: int = DEMO_SEED,
-    engines: Sequence[str] = ENGINES,
-    disk: str | None = None,
-    disk_capacity: int | None = None,
-    memory_capacity: int | None = None,
-    quiet: bool = False,
-    stdout: BinaryIO | None = None,
-    stderr: TextIO | None = None,
-) -> int:
-    """Run the demo and print its report to ``stdout``.
-
-    Parameters
-    ----------
-    rows : int, default 2,000,000
-        Rows of synthetic events.
-    batch_rows : int, default 65,536
-        Rows per upstream batch.
-    rounds : int, default 3
-        How many times every engine answers every question.
-    seed : int, default 42
-        Seed of the synthetic data.
-    engines : sequence of str, default all three
-        Engines to use; those not installed are skipped with a note.
-    disk : str, optional
-        Directory for the cache file: disk mode.
-    disk_capacity : int, optional
-        Disk mode: the cache file's budget, 4 GiB by default.
-    memory_capacity : int, optional
-        Disk mode: bytes kept in RAM, 32 MiB by default so that most batches
-        are read back from the file.
-    quiet : bool, default False
-        No progress bar.
-    stdout : binary file, optional
-        Where the report goes (UTF-8).
-    stderr : text file, optional
-        Where the progress bar goes.
-
-    Returns
-    -------
-    int
-        0.
-
-    Raises
-    ------
-    CLIError
-        If no engine is available, or the options are bad.
-
-    Examples
-    --------
-    >>> import io
-    >>> out = io.BytesIO()
-    >>> demo(1000, batch_rows=300, rounds=2, engines=["duckdb"], stdout=out)
-    0
-    >>> "upstream batches produced: 4, each exactly once" in out.getvalue().decode()
-    True
+    The options are those of ``batchcorder demo --help``; engines that are
+    not installed are skipped with a note, and :class:`CLIError` raised if
+    none is.
     """
     from batchcorder._cli.caching import cache_session, format_stats, ingest
     from batchcorder._cli.sources import Source
     from batchcorder._cli.synthetic import EventStream
 
-    out, stderr = standard_streams(stdout, stderr)
+    out, stderr = standard_streams(args.stdout, args.stderr)
+    rows, batch_rows, rounds, disk = args.rows, args.batch_rows, args.rounds, args.disk
+    disk_capacity, memory_capacity = args.disk_capacity, args.memory_capacity
 
     def write(text: str) -> None:
         out.write(text.encode())
         out.flush()
 
-    if rows < 1 or batch_rows < 1 or rounds < 1:
-        raise CLIError("--rows, --batch-rows and --rounds must be at least 1")
     if disk is not None:
         disk_capacity = DEMO_DISK_CAPACITY if disk_capacity is None else disk_capacity
         memory_capacity = DEMO_MEMORY_CAPACITY if memory_capacity is None else memory_capacity
-    stream = EventStream(rows, batch_rows=batch_rows, seed=seed)
+    stream = EventStream(rows, batch_rows=batch_rows, seed=args.seed)
     upstream = stream.reader()
     with cache_session(upstream, disk, disk_capacity, memory_capacity) as cache:
         mode = (
@@ -213,21 +152,21 @@ def demo(
             )
         )
         write(
-            f"batchcorder demo: {rows:,} synthetic events, seed {seed}, "
+            f"batchcorder demo: {rows:,} synthetic events, seed {args.seed}, "
             f"in batches of {batch_rows:,} rows\n"
             f"cache: {mode}\n"
             f"upstream batches produced before the first read: {stream.batches_produced}\n"
         )
         source = Source(upstream, "the synthetic stream", "synthetic", total_rows=rows)
         started = time.perf_counter()
-        ingest(cache, source, stderr, quiet=quiet, disk_capacity=disk_capacity)
+        ingest(cache, source, stderr, quiet=args.quiet, disk_capacity=disk_capacity)
         stats = cache.stats
         write(
             f"ingested {stats.ingested_rows:,} rows in {stats.ingested_batches:,} batches "
             f"({format_size(stats.ingested_bytes)}) in {time.perf_counter() - started:.2f} s; "
             f"upstream batches produced: {stream.batches_produced}\n\n"
         )
-        sessions = _open_engines(engines, cache, write)
+        sessions = _open_engines(args.engines, cache, write)
         try:
             timings, answers = _ask(sessions, rounds)
         finally:

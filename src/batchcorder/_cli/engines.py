@@ -272,22 +272,7 @@ _ENGINE_CLASSES: dict[str, type[Engine]] = {
 
 
 def open_engine(name: str) -> Engine:
-    """Start a session of engine ``name``.
-
-    Parameters
-    ----------
-    name : {"duckdb", "polars", "datafusion"}
-        The engine.
-
-    Returns
-    -------
-    Engine
-        The session; register the cache, run statements, then close it.
-
-    Raises
-    ------
-    CLIError
-        If the engine is not installed.
+    """Start a session of engine ``name``; a :class:`CLIError` if it is not installed.
 
     Examples
     --------
@@ -299,7 +284,6 @@ def open_engine(name: str) -> Engine:
     [{'n': 3}]
     >>> engine.execute("CREATE VIEW big AS SELECT * FROM src WHERE x > 1") is None
     True
-    >>> engine.close()
     """
     try:
         engine_class = _ENGINE_CLASSES[name]
@@ -314,19 +298,12 @@ def open_engine(name: str) -> Engine:
 
 
 def check_statements(engine: Engine, statements: list[str] | tuple[str, ...]) -> None:
-    """Check that every SQL argument holds exactly one statement.
+    """Refuse, before the source is read, a SQL argument holding several statements or none.
 
-    Several statements in one argument would show only the last result (or
-    none), so they are refused on every engine, before the source is read.
-
-    Raises
-    ------
-    CLIError
-        Naming the first argument that is empty or holds several statements.
+    Several in one argument would show only the last result (or none).
 
     Examples
     --------
-    >>> check_statements(open_engine("duckdb"), ["SELECT 1;", "SELECT ';'"])
     >>> check_statements(open_engine("duckdb"), ["SELECT 1", "SELECT 1; SELECT 2"])
     Traceback (most recent call last):
     ...
@@ -349,46 +326,11 @@ def run_statement(
     sql: str,
     consume: Callable[[pa.RecordBatchReader], T],
 ) -> T | None:
-    """Run statement ``number`` and hand its result to ``consume``.
+    """Run statement ``number``; hand its result to ``consume`` and return what that returns.
 
-    Parameters
-    ----------
-    engine : Engine
-        Where to run it.
-    number : int
-        The statement's position (from 1), for messages.
-    sql : str
-        The statement.
-    consume : callable
-        Reads the result, e.g. :meth:`ResultWriter.write`.
-
-    Returns
-    -------
-    object or None
-        What ``consume`` returned; None if the statement returned no table,
-        which is then not handed to ``consume``.
-
-    Raises
-    ------
-    CLIError
-        If the engine rejects the statement or fails running it; the message
-        is the engine's, on one line.
-    EngineCrash
-        If the engine panicked (its ``PanicException``, which is no
-        ``Exception``), chained from the panic.
-
-    Examples
-    --------
-    >>> import pyarrow as pa
-    >>> from batchcorder import StreamCache
-    >>> engine = open_engine("duckdb")
-    >>> engine.register("src", StreamCache(pa.table({"x": [1, 2, 3]})))
-    >>> run_statement(engine, 1, "SELECT max(x) FROM src", lambda r: r.read_all()[0][0].as_py())
-    3
-    >>> run_statement(engine, 2, "SELECT nope FROM src", print)
-    Traceback (most recent call last):
-    ...
-    batchcorder._cli.errors.CLIError: SQL statement 2 failed in duckdb: Binder Error: ...
+    None, and ``consume`` is not called, for a statement that returns no
+    table. The engine's errors become :class:`CLIError` (its message on one
+    line), its panics :class:`EngineCrash`.
     """
     try:
         result = engine.execute(sql)

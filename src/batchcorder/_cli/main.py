@@ -104,11 +104,12 @@ def main(
 
     Examples
     --------
-    >>> main(["demo", "--rows", "1000", "--batch-rows", "500", "--engines", "duckdb", "-q"])
-    batchcorder demo: 1,000 synthetic events, seed 42, in batches of 500 rows
-    ...
-    upstream batches produced: 2, each exactly once; the cache served ... readers to 12 queries
+    >>> import io
+    >>> out = io.BytesIO()
+    >>> main(["demo", "--rows", "1000", "--engines", "duckdb", "-q"], stdout=out)
     0
+    >>> print(out.getvalue().decode().splitlines()[-1])  # doctest: +ELLIPSIS
+    upstream batches produced: 1, each exactly once; the cache served ... readers to 12 queries
     >>> main(["query", "data.parquet", "SELECT 1", "--disk-capacity", "lots"])
     2
     """
