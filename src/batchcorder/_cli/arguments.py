@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from batchcorder._cli.sizes import Size, parse_size
 
@@ -21,7 +21,6 @@ __all__ = [
     "UsageError",
     "add_common_options",
     "add_source_argument",
-    "command_keywords",
     "count",
     "engine_list",
     "size",
@@ -153,9 +152,3 @@ def add_source_argument(parser: argparse.ArgumentParser) -> None:
         metavar="SOURCE",
         help="a Parquet, CSV/TSV or Arrow IPC file, or - for an Arrow IPC stream on standard input",
     )
-
-
-def command_keywords(args: argparse.Namespace, *options: str) -> dict[str, Any]:
-    """``options``, the cache options, ``--quiet`` and ``main``'s streams, as keywords."""
-    common = ("disk", "disk_capacity", "memory_capacity", "quiet", "stdin", "stdout", "stderr")
-    return {option: getattr(args, option, None) for option in (*options, *common)}

@@ -24,34 +24,15 @@ MAX_MESSAGE = 300
 
 
 class CLIError(Exception):
-    """Bad input: printed as one line on standard error, exit status 2.
-
-    Examples
-    --------
-    >>> str(CLIError("unknown file type: 'notes.txt'"))
-    "unknown file type: 'notes.txt'"
-    """
+    """Bad input: printed as one line on standard error, exit status 2."""
 
 
 class EngineCrash(Exception):
-    """An engine panicked (a bug of the engine, not bad input): one line on standard error, exit status 1.
-
-    Examples
-    --------
-    >>> str(EngineCrash("SQL statement 1 failed: Polars panicked: index out of bounds"))
-    'SQL statement 1 failed: Polars panicked: index out of bounds'
-    """
+    """An engine panicked (its bug, not bad input): one line on standard error, exit status 1."""
 
 
 def engine_panic(error: BaseException, engine: str) -> EnginePanicError | None:
     """The engine panic ``error`` is, or was raised from; None if it comes from no panic.
-
-    Parameters
-    ----------
-    error : BaseException
-        What running a statement raised.
-    engine : str
-        The engine's name, for a panic not yet named (``"Polars"``).
 
     Examples
     --------
@@ -74,32 +55,16 @@ def engine_panic(error: BaseException, engine: str) -> EnginePanicError | None:
 
 
 def one_line(error: BaseException | str, limit: int = MAX_MESSAGE) -> str:
-    """Squeeze an error message into one short line.
+    """An error message's first paragraph on one line, cut at ``limit`` characters.
 
-    Engines write messages over several lines: the first paragraph says what
-    went wrong, later ones show plans, carets or hints. Keep the first
-    paragraph, join its lines, and cut it at ``limit`` characters.
-
-    Parameters
-    ----------
-    error : BaseException or str
-        The error or its message.
-    limit : int, default 300
-        The most characters kept.
-
-    Returns
-    -------
-    str
-        A single line; the exception's type name if it has no message.
+    Engines write plans, carets and hints after the first paragraph.
 
     Examples
     --------
     >>> one_line("Catalog Error: Table nope does not exist!\\nDid you mean src?\\n\\nLINE 1: ...")
     'Catalog Error: Table nope does not exist! Did you mean src?'
-    >>> one_line(KeyError())
-    'KeyError'
-    >>> one_line("x" * 500, limit=10)
-    'xxxxxxxxx…'
+    >>> one_line(KeyError()), one_line("x" * 500, limit=10)
+    ('KeyError', 'xxxxxxxxx…')
     """
     text = str(error).strip()
     if not text and isinstance(error, BaseException):
@@ -110,15 +75,7 @@ def one_line(error: BaseException | str, limit: int = MAX_MESSAGE) -> str:
 
 
 def os_reason(error: OSError) -> str:
-    """Why an operating-system call failed, in the system's words when it has them.
-
-    Examples
-    --------
-    >>> os_reason(FileNotFoundError(2, "No such file or directory"))
-    'No such file or directory'
-    >>> os_reason(OSError("the disk went away"))
-    'the disk went away'
-    """
+    """Why an operating-system call failed, in the system's words when it has them."""
     return error.strerror or one_line(error)
 
 
@@ -139,13 +96,7 @@ def is_terminal(stream: object) -> bool:
 
 
 def note(stderr: TextIO, message: str, *, quiet: bool = False) -> None:
-    """Write ``batchcorder: <message>`` on its own line, unless ``quiet``.
-
-    Examples
-    --------
-    >>> note(sys.stdout, "warning: no --disk")
-    batchcorder: warning: no --disk
-    """
+    """Write ``batchcorder: <message>`` on its own line, unless ``quiet``."""
     if not quiet:
         stderr.write(f"batchcorder: {message}\n")
         stderr.flush()
