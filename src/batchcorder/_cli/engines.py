@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
@@ -70,12 +69,12 @@ def first_keyword(sql: str) -> str:
     return word.group().upper() if word else ""
 
 
-class Engine(ABC):
-    """One engine session.
+class Engine:
+    """One engine session: ``register`` the cache, ``execute`` statements, ``close``.
 
-    Subclasses set :attr:`name`, :attr:`label` and :attr:`errors` (what the
-    engine raises for a bad statement) and implement :meth:`register` and
-    :meth:`execute`. A panic of the engine is never a bad statement.
+    ``execute`` returns a statement's result, or None if it returns no table;
+    ``errors`` are what the engine raises for a bad statement (a panic never
+    is one); ``run`` runs work that executes statements so that Ctrl-C stops it.
     """
 
     name: ClassVar[str]
@@ -84,27 +83,22 @@ class Engine(ABC):
     errors: tuple[type[BaseException], ...] = (Exception,)
 
     def count_statements(self, sql: str) -> int:
-        """How many statements ``sql`` holds."""
         return len(split_statements(sql))
 
-    @abstractmethod
     def register(self, table: str, cache: Any) -> None:
-        """Make ``cache`` queryable as ``table``."""
+        register(self.context, table, cache)  # type: ignore[attr-defined]
 
-    @abstractmethod
     def execute(self, sql: str) -> pa.RecordBatchReader | None:
-        """Run one statement; return its result, or None if it returns no table."""
+        raise NotImplementedError
 
     def describe(self, error: BaseException) -> str:
-        """The engine's message for a failed statement, on one line."""
         return one_line(error)
 
     def run(self, work: Callable[[], T]) -> T:
-        """Run ``work`` (which calls :meth:`execute`) so that Ctrl-C stops it."""
         with bounded_stop():
             return work()
 
-    def close(self) -> None:  # noqa: B027 - most engines hold nothing to release
+    def close(self) -> None:
         """Release the session. Idempotent."""
 
 
@@ -194,9 +188,6 @@ class PolarsEngine(Engine):
         self.errors = (pl.exceptions.PolarsError, pa.ArrowException)
         self.context = pl.SQLContext()
 
-    def register(self, table: str, cache: Any) -> None:
-        register(self.context, table, cache)
-
     def execute(self, sql: str) -> pa.RecordBatchReader | None:
         statement = sql[_LEADING.match(sql).end() :]  # type: ignore[union-attr]
         view = _CREATE_VIEW.fullmatch(statement)
@@ -243,9 +234,6 @@ class DataFusionEngine(Engine):
         import datafusion
 
         self.context = datafusion.SessionContext()
-
-    def register(self, table: str, cache: Any) -> None:
-        register(self.context, table, cache)
 
     def execute(self, sql: str) -> pa.RecordBatchReader | None:
         frame = self.context.sql(sql)

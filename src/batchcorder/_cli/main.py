@@ -82,25 +82,11 @@ def main(
     stdout: BinaryIO | None = None,
     stderr: TextIO | None = None,
 ) -> int:
-    """Run the ``batchcorder`` command; return its exit status.
+    """Run the ``batchcorder`` command on ``argv`` (``sys.argv[1:]``); return its exit status.
 
-    After Ctrl-C or SIGTERM the process ends here, once the cache's files are
-    removed (``os._exit``, so that no engine thread holds it up).
-
-    Parameters
-    ----------
-    argv : list of str, optional
-        The arguments after the program name; ``sys.argv[1:]`` by default.
-    stdin, stdout, stderr : optional
-        Streams to use instead of the process's: ``query`` reads ``-`` from
-        ``stdin`` (binary) and writes results to ``stdout`` (binary); errors
-        go to ``stderr`` (text).
-
-    Returns
-    -------
-    int
-        0 on success, 2 for bad input, 141 when standard output was closed,
-        1 for an unexpected error.
+    ``stdin``, ``stdout`` (binary) and ``stderr`` (text) replace the
+    process's streams. After Ctrl-C or SIGTERM the process ends here, once
+    the cache's files are removed (``os._exit``: no engine thread holds it up).
 
     Examples
     --------
