@@ -15,7 +15,6 @@ import decimal
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from batchcorder._cli.arguments import ENGINES, count, engine_list
@@ -23,40 +22,20 @@ from batchcorder._cli.errors import CLIError, standard_streams
 from batchcorder._cli.sizes import format_size
 from batchcorder._cli.sources import BATCH_ROWS
 
-__all__ = ["QUESTIONS", "Question", "add_demo_parser", "run_demo"]
+__all__ = ["QUESTIONS", "add_demo_parser", "run_demo"]
 
 
-@dataclass(frozen=True)
-class Question:
-    """One of the demo's questions: a short label and its SQL over table ``src``."""
-
-    label: str
-    sql: str
-
-
-#: What the demo asks every engine, in this order.
-QUESTIONS = (
-    Question(
-        "overview",
-        "SELECT count(*) AS events, count(DISTINCT user_id) AS users, "
-        "round(sum(amount), 2) AS revenue FROM src",
-    ),
-    Question(
-        "funnel",
-        "SELECT event_type, count(*) AS events FROM src GROUP BY event_type ORDER BY events DESC",
-    ),
-    Question(
-        "top countries",
-        "SELECT country, count(*) AS purchases, round(sum(amount), 2) AS revenue "
-        "FROM src WHERE event_type = 'purchase' "
-        "GROUP BY country ORDER BY revenue DESC LIMIT 5",
-    ),
-    Question(
-        "devices",
-        "SELECT device, count(*) AS events, round(avg(duration_ms), 1) AS avg_duration_ms "
-        "FROM src GROUP BY device ORDER BY device",
-    ),
-)
+#: What the demo asks every engine, in this order: a short label and SQL over table ``src``.
+QUESTIONS = {
+    "overview": "SELECT count(*) AS events, count(DISTINCT user_id) AS users, "
+    "round(sum(amount), 2) AS revenue FROM src",
+    "funnel": "SELECT event_type, count(*) AS events FROM src GROUP BY event_type "
+    "ORDER BY events DESC",
+    "top countries": "SELECT country, count(*) AS purchases, round(sum(amount), 2) AS revenue "
+    "FROM src WHERE event_type = 'purchase' GROUP BY country ORDER BY revenue DESC LIMIT 5",
+    "devices": "SELECT device, count(*) AS events, round(avg(duration_ms), 1) AS avg_duration_ms "
+    "FROM src GROUP BY device ORDER BY device",
+}
 
 #: How close two engines' floats must be to count as the same answer: engines
 #: sum in different orders, which changes the last digits, not the ninth.
@@ -217,9 +196,9 @@ def _ask(
         for session in sessions:
 
             def run_round(session: Any = session) -> None:
-                for number, question in enumerate(QUESTIONS, start=1):
+                for number, sql in enumerate(QUESTIONS.values(), start=1):
                     begun = time.perf_counter()
-                    table = run_statement(session, number, question.sql, _read_all)
+                    table = run_statement(session, number, sql, _read_all)
                     assert table is not None
                     took = (time.perf_counter() - begun) * 1000
                     timings.setdefault((session.name, number), []).append(took)
@@ -244,8 +223,8 @@ def _report(
 
     from batchcorder._cli.output import format_table
 
-    for number, question in enumerate(QUESTIONS, start=1):
-        write(f"Q{number}  {question.label:<15}{question.sql}\n")
+    for number, (label, sql) in enumerate(QUESTIONS.items(), start=1):
+        write(f"Q{number}  {label:<15}{sql}\n")
     columns: dict[str, list[Any]] = {"engine": [], "query": [], "rows": []}
     for round_number in range(1, rounds + 1):
         columns[f"round {round_number} ms"] = []
@@ -267,8 +246,8 @@ def _report(
     )
     verdict = "every engine gave the same answers" if agree else "ENGINES DISAGREE"
     write(f"\nanswers ({reference}, round 1; {verdict}):\n")
-    for number, question in enumerate(QUESTIONS, start=1):
-        write(f"\nQ{number} {question.label}\n")
+    for number, label in enumerate(QUESTIONS, start=1):
+        write(f"\nQ{number} {label}\n")
         write(format_table(answers[reference][number - 1], footer=False))
 
 
