@@ -24,14 +24,13 @@ from __future__ import annotations
 import base64
 import decimal
 import io
+import itertools
 import json
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
-
-from batchcorder._cli.errors import CLIError, one_line
 
 __all__ = ["ResultWriter", "format_table", "text_column"]
 
@@ -72,9 +71,23 @@ def _map_leaves(array: pa.Array | pa.ChunkedArray, leaf: Leaf) -> pa.Array:
             return pa.MapArray.from_arrays(offsets, keys, items, mask=mask)
         values = _map_leaves(array.values.slice(start, end - start), leaf)
         return pa.LargeListArray.from_arrays(pc.cast(offsets, pa.int64()), values, mask=mask)
-    if pa.types.is_nested(kind) and not pa.types.is_union(kind):  # fixed-size lists, views
+    if pa.types.is_list_view(kind) or pa.types.is_large_list_view(kind):
+        return _map_leaves(_list_of_view(array), leaf)
+    if pa.types.is_fixed_size_list(kind):
         return _map_leaves(array.cast(pa.large_list(kind.value_type)), leaf)
     return leaf(array)
+
+
+def _list_of_view(array: pa.Array) -> pa.Array:
+    """A list view as a large list (pyarrow 26 casts one wrongly, dropping the last values)."""
+    columns = (array.offsets, array.sizes, array.is_valid())
+    rows = zip(*(column.to_pylist() for column in columns), strict=True)
+    spans = [(start, size) if valid else (0, 0) for start, size, valid in rows]
+    indices = [index for start, size in spans for index in range(start, start + size)]
+    offsets = pa.array([0, *itertools.accumulate(size for _, size in spans)], pa.int64())
+    values = array.values.take(pa.array(indices, pa.int64()))
+    mask = array.is_null() if array.null_count else None
+    return pa.LargeListArray.from_arrays(offsets, values, mask=mask)
 
 
 def _is_binary(kind: pa.DataType) -> bool:
@@ -211,7 +224,12 @@ def text_column(array: pa.Array | pa.ChunkedArray) -> pa.Array:
     >>> text_column(berlin).to_pylist()
     ['2024-01-01T23:00:00Z']
     """
-    if pa.types.is_nested(array.type) and not pa.types.is_dictionary(array.type):
+    kind = array.type
+    if len(array) == 0:  # (an empty chunked union does not combine)
+        return pa.array([], pa.string())
+    if pa.types.is_dictionary(kind) or pa.types.is_run_end_encoded(kind):
+        return text_column(_map_leaves(array, lambda leaf: leaf))
+    if pa.types.is_nested(kind):
         values = _json_values(array)
         return pa.array([None if v is None else _dumps(v) for v in values], pa.string())
     return _map_leaves(array, _text_leaf)
@@ -265,7 +283,9 @@ class ResultWriter:
         if self.results and self.fmt != "arrow":
             self.out.write(b"\n")
         self.results += 1
-        rows: int = self.write_result(pa.RecordBatchReader.from_stream(reader))
+        if not isinstance(reader, pa.RecordBatchReader):
+            reader = pa.RecordBatchReader.from_stream(reader)
+        rows: int = self.write_result(reader)
         self.out.flush()
         return rows
 
@@ -283,17 +303,15 @@ class ResultWriter:
         import pyarrow.csv as pa_csv
 
         total, writer = 0, None
-        try:
-            for batch in reader:  # the engine's errors pass through as they are
+        try:  # every column as the CSV writer takes it: the engine's errors pass through
+            for batch in reader:
                 texts = pa.record_batch([_csv_column(c) for c in batch.columns], batch.schema.names)
                 writer = writer or pa_csv.CSVWriter(self.out, texts.schema)
                 writer.write_batch(texts)
                 total += batch.num_rows
             if writer is None:  # no batch: the header alone
-                empty = [_csv_column(pa.array([], f.type)) for f in reader.schema]
-                pa_csv.write_csv(pa.table(empty, names=reader.schema.names), self.out)
-        except (pa.ArrowNotImplementedError, pa.ArrowTypeError) as error:
-            raise CLIError(f"cannot write the result as csv: {one_line(error)}") from error
+                header = {name: pa.array([], pa.string()) for name in reader.schema.names}
+                pa_csv.write_csv(pa.table(header), self.out)
         finally:
             if writer is not None:
                 writer.close()
