@@ -8,10 +8,10 @@ statement that returns no table: DDL such as ``CREATE VIEW``, and the row
 counts of ``INSERT``, ``UPDATE``, ``DELETE`` or ``COPY``. Engines are
 imported only when used.
 
-The statements in one argument are told apart by DuckDB's parser with DuckDB,
-and by SQLite's tokenizer (``sqlite3.complete_statement``, in the standard
-library) for the others: it knows quotes and comments, not ``$$`` quoting or
-nested comments, which Polars and DataFusion do not take either.
+The statements in one argument are told apart by DuckDB's parser where DuckDB
+is installed and parses them, else by SQLite's tokenizer
+(``sqlite3.complete_statement``, in the standard library), which knows quotes
+and comments but not ``$$`` quoting, backslash escapes or nested comments.
 """
 
 from __future__ import annotations
@@ -83,7 +83,12 @@ class Engine:
     errors: tuple[type[BaseException], ...] = (Exception,)
 
     def count_statements(self, sql: str) -> int:
-        return len(split_statements(sql))
+        try:
+            import duckdb
+
+            return len(duckdb.extract_statements(sql))
+        except Exception:  # no DuckDB, or SQL its parser does not take: SQLite's tokens
+            return len(split_statements(sql))
 
     def register(self, table: str, cache: Any) -> None:
         register(self.context, table, cache)  # type: ignore[attr-defined]
@@ -121,12 +126,6 @@ class DuckDBEngine(Engine):
         self.errors = (duckdb.Error, pa.ArrowException)
         self.connection = duckdb.connect()
         self.closed = False
-
-    def count_statements(self, sql: str) -> int:
-        try:
-            return len(self.connection.extract_statements(sql))
-        except self.errors:  # a syntax error: reported when the statement runs, in order
-            return len(split_statements(sql))
 
     def register(self, table: str, cache: Any) -> None:
         register(self.connection, table, cache)
