@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -79,6 +80,7 @@ def cache_session(
     >>> directory.exists()
     False
     """
+    warn_about_cache_options(disk, disk_capacity, memory_capacity, sys.stderr, quiet=True)
     created = None if disk is None else _first_missing(Path(disk))
 
     def remove_files() -> None:
