@@ -48,7 +48,8 @@ examples:
   BC_TOKEN=$(openssl rand -hex 24) batchcorder serve big.csv --host 0.0.0.0 \\
       --token-env BC_TOKEN --tls-cert server.pem --tls-key server.key \\
       --disk /var/tmp/bc --disk-capacity 50GiB
-  BC_PASSWORD=... batchcorder serve big.csv --username reader --password-env BC_PASSWORD
+  BC_PASSWORD=... batchcorder serve big.csv --username reader \\
+      --password-env BC_PASSWORD
 
 Tokens and passwords have at least 16 characters. Credentials are refused over
 plain gRPC on an address other than loopback unless --allow-insecure is given.
