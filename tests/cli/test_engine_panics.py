@@ -4,6 +4,8 @@ Rust engines raise a panic as ``pyo3_runtime.PanicException``, which is no
 ``Exception``. The panic here is real: Polars 2.1's streaming engine panics
 on a window function over a ``LazyFrameResolver`` given a projection
 narrower than its schema, which the test registers in place of the cache.
+The command offers no way to register that frame, so these tests reach its
+internal parts: the Polars session, ``engine_panic`` and ``main``'s runner.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+import batchcorder
 from batchcorder._cli.main import main
 
 SCRIPT = "batchcorder.exe" if os.name == "nt" else "batchcorder"
@@ -78,3 +79,20 @@ def test_main_returns_statuses_in_process(capsys):
     )
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.startswith("batchcorder ")
+
+
+@pytest.mark.parametrize("command", [[], ["query"], ["demo"], ["serve"]])
+def test_help_fits_a_terminal(command, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main([*command, "--help"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines and max(map(len, lines)) <= 80, max(lines, key=len)
+
+
+def test_version_tells_this_build_from_pypi(capsys):
+    assert main(["--version"]) == 0
+    text = capsys.readouterr().out
+    assert text == (
+        f"batchcorder {batchcorder.__version__} "
+        "(pure-Python build; PyPI's 0.1.3 is a different package)\n"
+    )

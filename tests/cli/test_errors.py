@@ -130,3 +130,16 @@ def test_debug_shows_the_traceback(cli, stream_bytes):
     assert result.returncode == 1
     assert "Traceback (most recent call last)" in result.stderr
     assert "CLIError: SQL statement 1 failed in duckdb" in result.stderr
+
+
+def test_demo_refuses_a_capacity_without_disk(command):
+    result = command("demo", "--rows", "10", "--disk-capacity", "1GiB")
+    assert_one_line_error(result, "--disk-capacity needs --disk")
+
+
+def test_disk_capacity_is_said_as_written(command, stream_bytes, tmp_path: Path):
+    cache_dir = tmp_path / "cache"
+    result = command(
+        "query", "-", "SELECT 1", "--disk", cache_dir, "--disk-capacity", "10kB", stdin=stream_bytes
+    )
+    assert_one_line_error(result, "outgrew --disk-capacity 10kB (10,000 bytes): ")

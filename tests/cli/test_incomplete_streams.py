@@ -3,6 +3,8 @@
 A producer that dies half-way leaves a stream that pyarrow's reader takes for
 a complete, shorter one. ``batchcorder query`` must fail instead, on standard
 input and on an ``.arrows`` file, and every reader of the cache must see it.
+The readers of the cache are an internal part: those tests open the source
+with ``open_source``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """``batchcorder serve`` as a network service: failures, credentials and names.
 
 The server is a ``batchcorder serve`` process, its clients other processes,
-all over loopback; every wait is bounded by a timeout.
+all over loopback; every wait is bounded by a timeout. A full file system
+and the exposure checks are tested on the internal parts that word them.
 """
 
 from __future__ import annotations

@@ -1,29 +1,35 @@
-"""What the subcommands share in parsing: one-line usage errors, option types, common options."""
+"""What the subcommands share in parsing: one-line usage errors, option types, common options.
+
+Nothing here imports an engine or pyarrow's readers: ``batchcorder --help``
+needs only this.
+"""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import NoReturn
 
-from batchcorder._cli.engines import ENGINES
-from batchcorder._cli.sizes import parse_size
+from batchcorder._cli.sizes import Size, parse_size
 
 __all__ = [
+    "ENGINES",
+    "FORMATS",
     "CommandParser",
     "CommandsFormatter",
     "Parser",
     "UsageError",
-    "add_cache_options",
     "add_common_options",
     "add_source_argument",
-    "cache_keywords",
-    "command_keywords",
     "count",
     "engine_list",
     "size",
-    "stream_keywords",
 ]
+
+#: The values of ``--engine``, the default first.
+ENGINES = ("duckdb", "polars", "datafusion")
+#: The values of ``--format``, the default first.
+FORMATS = ("table", "csv", "json", "arrow")
 
 
 class UsageError(Exception):
@@ -39,9 +45,6 @@ class Parser(argparse.ArgumentParser):
 
 class CommandParser(Parser):
     """A subcommand's parser: options may come between the positional arguments.
-
-    ``query f.parquet "SELECT 1" -e polars "SELECT 2"`` gives two
-    statements: the parse is argparse's ``parse_known_intermixed_args``.
 
     Examples
     --------
@@ -80,7 +83,7 @@ class CommandsFormatter(argparse.RawDescriptionHelpFormatter):
         return super()._format_action(action)
 
 
-def size(text: str) -> int:
+def size(text: str) -> Size:
     """An option's byte size, e.g. ``--disk-capacity 2GiB``."""
     try:
         return parse_size(text)
@@ -106,16 +109,15 @@ def count(minimum: int) -> Callable[[str], int]:
 def engine_list(text: str) -> list[str]:
     """A comma-separated list of engines, e.g. ``duckdb,polars``."""
     names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in ENGINES]
-    if unknown or not names:
+    if not names or any(name not in ENGINES for name in names):
         raise argparse.ArgumentTypeError(
             f"invalid engines {text!r}: use a comma-separated list of {', '.join(ENGINES)}"
         )
     return names
 
 
-def add_cache_options(parser: argparse.ArgumentParser) -> None:
-    """``--disk``, ``--disk-capacity`` and ``--memory-capacity``."""
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    """The cache options, ``--quiet`` and ``--debug``."""
     group = parser.add_argument_group("cache")
     group.add_argument(
         "--disk",
@@ -135,10 +137,6 @@ def add_cache_options(parser: argparse.ArgumentParser) -> None:
         type=size,
         help="disk mode: bytes of recent batches kept in RAM",
     )
-
-
-def add_common_options(parser: argparse.ArgumentParser) -> None:
-    """``--quiet`` and ``--debug``."""
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="no progress bar and no warnings"
     )
@@ -154,68 +152,3 @@ def add_source_argument(parser: argparse.ArgumentParser) -> None:
         metavar="SOURCE",
         help="a Parquet, CSV/TSV or Arrow IPC file, or - for an Arrow IPC stream on standard input",
     )
-
-
-def cache_keywords(args: argparse.Namespace) -> dict[str, Any]:
-    """The cache options and ``--quiet`` as keyword arguments of a command's function.
-
-    Examples
-    --------
-    >>> args = argparse.Namespace(disk=None, disk_capacity=None, memory_capacity=None, quiet=True)
-    >>> cache_keywords(args)
-    {'disk': None, 'disk_capacity': None, 'memory_capacity': None, 'quiet': True}
-    """
-    return {
-        "disk": args.disk,
-        "disk_capacity": args.disk_capacity,
-        "memory_capacity": args.memory_capacity,
-        "quiet": args.quiet,
-    }
-
-
-def command_keywords(
-    args: argparse.Namespace, *options: str, streams: bool = True
-) -> dict[str, Any]:
-    """The parsed options as keyword arguments of a command's function.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        The parsed command line.
-    *options : str
-        The command's own options, each passed as the keyword its value is
-        stored under (its ``dest``).
-    streams : bool, default True
-        Add the streams ``main`` was given (:func:`stream_keywords`).
-
-    Returns
-    -------
-    dict of str to object
-        ``options``, then the cache options and ``--quiet``
-        (:func:`cache_keywords`), then the streams.
-
-    Examples
-    --------
-    >>> args = argparse.Namespace(disk=None, disk_capacity=None, memory_capacity=None, quiet=True)
-    >>> args.rounds = 3
-    >>> command_keywords(args, "rounds", streams=False)
-    {'rounds': 3, 'disk': None, 'disk_capacity': None, 'memory_capacity': None, 'quiet': True}
-    >>> sorted(command_keywords(args))
-    ['disk', 'disk_capacity', 'memory_capacity', 'quiet', 'stderr', 'stdin', 'stdout']
-    """
-    keywords = {option: getattr(args, option) for option in options}
-    keywords.update(cache_keywords(args))
-    if streams:
-        keywords.update(stream_keywords(args))
-    return keywords
-
-
-def stream_keywords(args: argparse.Namespace) -> dict[str, Any]:
-    """The streams ``main`` was given (None: the process's own), as keyword arguments.
-
-    Examples
-    --------
-    >>> stream_keywords(argparse.Namespace())
-    {'stdin': None, 'stdout': None, 'stderr': None}
-    """
-    return {name: getattr(args, name, None) for name in ("stdin", "stdout", "stderr")}

@@ -13,81 +13,48 @@ from __future__ import annotations
 import argparse
 import decimal
 import math
-import sys
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, TextIO
+from collections.abc import Callable, Sequence
+from typing import Any
 
-import pyarrow as pa
-
-from batchcorder._cli.arguments import command_keywords, count, engine_list
-from batchcorder._cli.caching import cache_session, format_stats
-from batchcorder._cli.defaults import BATCH_ROWS, DEMO_ROUNDS, DEMO_ROWS, DEMO_SEED
-from batchcorder._cli.engines import ENGINES, Engine, open_engine, run_statement
-from batchcorder._cli.errors import CLIError
-from batchcorder._cli.output import format_table
-from batchcorder._cli.query import ingest
+from batchcorder._cli.arguments import ENGINES, count, engine_list
+from batchcorder._cli.errors import CLIError, standard_streams
 from batchcorder._cli.sizes import format_size
-from batchcorder._cli.sources import Source
-from batchcorder._cli.synthetic import EventStream
+from batchcorder._cli.sources import BATCH_ROWS
 
-__all__ = ["QUESTIONS", "Question", "add_demo_parser", "demo", "run_demo"]
-
-
-@dataclass(frozen=True)
-class Question:
-    """One of the demo's questions: a short label and its SQL over table ``src``."""
-
-    label: str
-    sql: str
+__all__ = ["QUESTIONS", "add_demo_parser", "run_demo"]
 
 
-#: What the demo asks every engine, in this order.
-QUESTIONS = (
-    Question(
-        "overview",
-        "SELECT count(*) AS events, count(DISTINCT user_id) AS users, "
-        "round(sum(amount), 2) AS revenue FROM src",
-    ),
-    Question(
-        "funnel",
-        "SELECT event_type, count(*) AS events FROM src GROUP BY event_type ORDER BY events DESC",
-    ),
-    Question(
-        "top countries",
-        "SELECT country, count(*) AS purchases, round(sum(amount), 2) AS revenue "
-        "FROM src WHERE event_type = 'purchase' "
-        "GROUP BY country ORDER BY revenue DESC LIMIT 5",
-    ),
-    Question(
-        "devices",
-        "SELECT device, count(*) AS events, round(avg(duration_ms), 1) AS avg_duration_ms "
-        "FROM src GROUP BY device ORDER BY device",
-    ),
-)
+#: What the demo asks every engine, in this order: a short label and SQL over table ``src``.
+QUESTIONS = {
+    "overview": "SELECT count(*) AS events, count(DISTINCT user_id) AS users, "
+    "round(sum(amount), 2) AS revenue FROM src",
+    "funnel": "SELECT event_type, count(*) AS events FROM src GROUP BY event_type "
+    "ORDER BY events DESC",
+    "top countries": "SELECT country, count(*) AS purchases, round(sum(amount), 2) AS revenue "
+    "FROM src WHERE event_type = 'purchase' GROUP BY country ORDER BY revenue DESC LIMIT 5",
+    "devices": "SELECT device, count(*) AS events, round(avg(duration_ms), 1) AS avg_duration_ms "
+    "FROM src GROUP BY device ORDER BY device",
+}
 
 #: How close two engines' floats must be to count as the same answer: engines
 #: sum in different orders, which changes the last digits, not the ninth.
 _FLOAT_TOLERANCE = 1e-9
 
+#: The demo's rows: enough for timings well above the noise, a few seconds
+#: on a laptop, and over 30 batches of BATCH_ROWS.
+DEMO_ROWS = 2_000_000
+#: The seed of the synthetic data: any fixed value makes runs comparable.
+DEMO_SEED = 42
+#: Times each question is asked: the first round reads the cache cold.
+DEMO_ROUNDS = 3
 #: Default disk-mode budgets of the demo.
 DEMO_DISK_CAPACITY = 4 * 1024**3
 DEMO_MEMORY_CAPACITY = 32 * 1024**2
 
 
 def add_demo_parser(commands: Any) -> argparse.ArgumentParser:
-    """Add the ``demo`` subcommand to ``commands`` (what ``add_subparsers`` returned).
-
-    Examples
-    --------
-    >>> import argparse
-    >>> parser = argparse.ArgumentParser(prog="batchcorder")
-    >>> _ = add_demo_parser(parser.add_subparsers())
-    >>> args = parser.parse_args(["demo", "--rows", "1000", "--engines", "duckdb,polars"])
-    >>> args.rows, args.engines, args.run is run_demo
-    (1000, ['duckdb', 'polars'], True)
-    """
+    """Add the ``demo`` subcommand to ``commands`` (what ``add_subparsers`` returned)."""
     parser: argparse.ArgumentParser = commands.add_parser(
         "demo",
         help="query a synthetic stream with DuckDB, Polars and DataFusion over one cache, "
@@ -131,83 +98,29 @@ def add_demo_parser(commands: Any) -> argparse.ArgumentParser:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    """Run ``batchcorder demo`` with parsed arguments; see :func:`demo`."""
-    return demo(
-        args.rows,
-        **command_keywords(args, "batch_rows", "rounds", "seed", "engines", streams=False),
-    )
+    """Run the demo and print its report to standard output; return 0.
 
-
-def demo(
-    rows: int = DEMO_ROWS,
-    *,
-    batch_rows: int = BATCH_ROWS,
-    rounds: int = DEMO_ROUNDS,
-    seed: int = DEMO_SEED,
-    engines: Sequence[str] = ENGINES,
-    disk: str | None = None,
-    disk_capacity: int | None = None,
-    memory_capacity: int | None = None,
-    quiet: bool = False,
-    stdout: TextIO | None = None,
-    stderr: TextIO | None = None,
-) -> int:
-    """Run the demo and print its report to ``stdout``.
-
-    Parameters
-    ----------
-    rows : int, default 2,000,000
-        Rows of synthetic events.
-    batch_rows : int, default 65,536
-        Rows per upstream batch.
-    rounds : int, default 3
-        How many times every engine answers every question.
-    seed : int, default 42
-        Seed of the synthetic data.
-    engines : sequence of str, default all three
-        Engines to use; those not installed are skipped with a note.
-    disk : str, optional
-        Directory for the cache file: disk mode.
-    disk_capacity : int, optional
-        Disk mode: the cache file's budget, 4 GiB by default.
-    memory_capacity : int, optional
-        Disk mode: bytes kept in RAM, 32 MiB by default so that most batches
-        are read back from the file.
-    quiet : bool, default False
-        No progress bar.
-    stdout, stderr : text file, optional
-        Where the report and the progress bar go.
-
-    Returns
-    -------
-    int
-        0.
-
-    Raises
-    ------
-    CLIError
-        If no engine is available, or the options are bad.
-
-    Examples
-    --------
-    >>> import io
-    >>> out = io.StringIO()
-    >>> demo(1000, batch_rows=300, rounds=2, engines=["duckdb"], stdout=out)
-    0
-    >>> report = out.getvalue()
-    >>> "upstream batches produced: 4, each exactly once" in report
-    True
+    The options are those of ``batchcorder demo --help``; engines that are
+    not installed are skipped with a note, and :class:`CLIError` raised if
+    none is.
     """
-    stdout = sys.stdout if stdout is None else stdout
-    stderr = sys.stderr if stderr is None else stderr
-    if rows < 1 or batch_rows < 1 or rounds < 1:
-        raise CLIError("--rows, --batch-rows and --rounds must be at least 1")
+    from batchcorder._cli.caching import cache_session, format_stats, ingest
+    from batchcorder._cli.sources import Source
+    from batchcorder._cli.synthetic import EventStream
+
+    out, stderr = standard_streams(args.stdout, args.stderr)
+    rows, batch_rows, rounds, disk = args.rows, args.batch_rows, args.rounds, args.disk
+    disk_capacity, memory_capacity = args.disk_capacity, args.memory_capacity
+
+    def write(text: str) -> None:
+        out.write(text.encode())
+        out.flush()
+
     if disk is not None:
         disk_capacity = DEMO_DISK_CAPACITY if disk_capacity is None else disk_capacity
         memory_capacity = DEMO_MEMORY_CAPACITY if memory_capacity is None else memory_capacity
-    stream = EventStream(rows, batch_rows=batch_rows, seed=seed)
+    stream = EventStream(rows, batch_rows=batch_rows, seed=args.seed)
     upstream = stream.reader()
-    write = stdout.write
     with cache_session(upstream, disk, disk_capacity, memory_capacity) as cache:
         mode = (
             "memory mode"
@@ -218,21 +131,21 @@ def demo(
             )
         )
         write(
-            f"batchcorder demo: {rows:,} synthetic events, seed {seed}, "
+            f"batchcorder demo: {rows:,} synthetic events, seed {args.seed}, "
             f"in batches of {batch_rows:,} rows\n"
             f"cache: {mode}\n"
             f"upstream batches produced before the first read: {stream.batches_produced}\n"
         )
         source = Source(upstream, "the synthetic stream", "synthetic", total_rows=rows)
         started = time.perf_counter()
-        ingest(cache, source, stderr, quiet=quiet)
+        ingest(cache, source, stderr, quiet=args.quiet, disk_capacity=disk_capacity)
         stats = cache.stats
         write(
             f"ingested {stats.ingested_rows:,} rows in {stats.ingested_batches:,} batches "
             f"({format_size(stats.ingested_bytes)}) in {time.perf_counter() - started:.2f} s; "
             f"upstream batches produced: {stream.batches_produced}\n\n"
         )
-        sessions = _open_engines(engines, cache, write)
+        sessions = _open_engines(args.engines, cache, write)
         try:
             timings, answers = _ask(sessions, rounds)
         finally:
@@ -254,8 +167,10 @@ def demo(
     return 0
 
 
-def _open_engines(names: Sequence[str], cache: Any, write: Any) -> list[Engine]:
-    sessions: list[Engine] = []
+def _open_engines(names: Sequence[str], cache: Any, write: Callable[[str], None]) -> list[Any]:
+    from batchcorder._cli.engines import open_engine
+
+    sessions = []
     for name in names:
         try:
             session = open_engine(name)
@@ -270,40 +185,46 @@ def _open_engines(names: Sequence[str], cache: Any, write: Any) -> list[Engine]:
 
 
 def _ask(
-    sessions: list[Engine], rounds: int
-) -> tuple[dict[tuple[str, int], list[float]], dict[str, list[pa.Table]]]:
-    """Every round, every engine, every question: time it and keep the answer."""
+    sessions: list[Any], rounds: int
+) -> tuple[dict[tuple[str, int], list[float]], dict[str, list[Any]]]:
+    """Every round, every engine, every question: time it and keep the answer (a pa.Table)."""
+    from batchcorder._cli.engines import run_statement
+
     timings: dict[tuple[str, int], list[float]] = {}
-    answers: dict[str, list[pa.Table]] = {}
+    answers: dict[str, list[Any]] = {}
     for _ in range(rounds):
         for session in sessions:
 
-            def run_round(session: Engine = session) -> None:
-                for number, question in enumerate(QUESTIONS, start=1):
+            def run_round(session: Any = session) -> None:
+                for number, sql in enumerate(QUESTIONS.values(), start=1):
                     begun = time.perf_counter()
-                    table = run_statement(session, number, question.sql, _read_all)
+                    table = run_statement(session, number, sql, _read_all)
+                    assert table is not None
                     took = (time.perf_counter() - begun) * 1000
                     timings.setdefault((session.name, number), []).append(took)
-                    assert table is not None
                     answers.setdefault(session.name, []).append(table)
 
             session.run(run_round)
     return timings, answers
 
 
-def _read_all(reader: pa.RecordBatchReader) -> pa.Table:
+def _read_all(reader: Any) -> Any:
     return reader.read_all()
 
 
 def _report(
-    sessions: list[Engine],
+    sessions: list[Any],
     rounds: int,
     timings: dict[tuple[str, int], list[float]],
-    answers: dict[str, list[pa.Table]],
-    write: Any,
+    answers: dict[str, list[Any]],
+    write: Callable[[str], None],
 ) -> None:
-    for number, question in enumerate(QUESTIONS, start=1):
-        write(f"Q{number}  {question.label:<15}{question.sql}\n")
+    import pyarrow as pa
+
+    from batchcorder._cli.output import format_table
+
+    for number, (label, sql) in enumerate(QUESTIONS.items(), start=1):
+        write(f"Q{number}  {label:<15}{sql}\n")
     columns: dict[str, list[Any]] = {"engine": [], "query": [], "rows": []}
     for round_number in range(1, rounds + 1):
         columns[f"round {round_number} ms"] = []
@@ -325,12 +246,12 @@ def _report(
     )
     verdict = "every engine gave the same answers" if agree else "ENGINES DISAGREE"
     write(f"\nanswers ({reference}, round 1; {verdict}):\n")
-    for number, question in enumerate(QUESTIONS, start=1):
-        write(f"\nQ{number} {question.label}\n")
+    for number, label in enumerate(QUESTIONS, start=1):
+        write(f"\nQ{number} {label}\n")
         write(format_table(answers[reference][number - 1], footer=False))
 
 
-def _same(left: pa.Table, right: pa.Table) -> bool:
+def _same(left: Any, right: Any) -> bool:
     """Whether two answers hold the same rows, by value, floats within 1e-9."""
     if left.shape != right.shape:
         return False

@@ -6,42 +6,75 @@ registered as one table with ``batchcorder.register`` and runs statements.
 Each statement's result is a ``pyarrow.RecordBatchReader``, or None for a
 statement that returns no table: DDL such as ``CREATE VIEW``, and the row
 counts of ``INSERT``, ``UPDATE``, ``DELETE`` or ``COPY``. Engines are
-imported only when used, so a missing optional engine only matters if
-asked for.
+imported only when used.
+
+The statements in one argument are told apart by DuckDB's parser where DuckDB
+is installed and parses them, else by SQLite's tokenizer
+(``sqlite3.complete_statement``, in the standard library), which knows quotes
+and comments but not ``$$`` quoting, backslash escapes or nested comments.
 """
 
 from __future__ import annotations
 
 import re
-from abc import ABC, abstractmethod
+import sqlite3
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 import pyarrow as pa
 
 from batchcorder import register
+from batchcorder._cli.arguments import ENGINES
 from batchcorder._cli.errors import CLIError, EngineCrash, engine_panic, one_line
 from batchcorder._cli.interrupts import bounded_stop, interrupted, run_interruptibly
-from batchcorder._cli.statements import (
-    first_keyword,
-    split_statements,
-    without_leading_comments,
-)
 
 __all__ = ["ENGINES", "Engine", "check_statements", "open_engine", "run_statement"]
 
 T = TypeVar("T")
 
-#: The values of ``--engine``, the default first.
-ENGINES = ("duckdb", "polars", "datafusion")
+
+#: Comments, and what may precede a statement's first word.
+_COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
+_LEADING = re.compile(r"(?:\s|\(|--[^\n]*|/\*.*?\*/)*", re.DOTALL)
 
 
-class Engine(ABC):
-    """One engine session.
+def split_statements(sql: str) -> list[str]:
+    """The statements in ``sql``, cut at the semicolons SQLite's tokenizer says end one.
 
-    Subclasses set :attr:`name`, :attr:`label` and :attr:`errors` (what the
-    engine raises for a bad statement) and implement :meth:`register` and
-    :meth:`execute`. A panic of the engine is never a bad statement.
+    Examples
+    --------
+    >>> split_statements("SELECT 1; SELECT ';' AS s -- a comment; still one")
+    ['SELECT 1;', " SELECT ';' AS s -- a comment; still one"]
+    >>> split_statements("SELECT 1;; -- the end"), split_statements(" -- nothing")
+    (['SELECT 1;'], [])
+    """
+    pieces, start = [], 0
+    for end in (index + 1 for index, char in enumerate(sql) if char == ";"):
+        if sqlite3.complete_statement(sql[start:end]):
+            pieces.append(sql[start:end])
+            start = end
+    pieces.append(sql[start:])
+    return [piece for piece in pieces if _COMMENTS.sub("", piece).strip(" \t\r\n;")]
+
+
+def first_keyword(sql: str) -> str:
+    """The first word of a statement, upper-cased, past comments and brackets.
+
+    Examples
+    --------
+    >>> first_keyword("/* a view */ (create view v as select 1")
+    'CREATE'
+    """
+    word = re.match(r"\w*", sql[_LEADING.match(sql).end() :])  # type: ignore[union-attr]
+    return word.group().upper() if word else ""
+
+
+class Engine:
+    """One engine session: ``register`` the cache, ``execute`` statements, ``close``.
+
+    ``execute`` returns a statement's result, or None if it returns no table;
+    ``errors`` are what the engine raises for a bad statement (a panic never
+    is one); ``run`` runs work that executes statements so that Ctrl-C stops it.
     """
 
     name: ClassVar[str]
@@ -50,37 +83,37 @@ class Engine(ABC):
     errors: tuple[type[BaseException], ...] = (Exception,)
 
     def count_statements(self, sql: str) -> int:
-        """How many statements ``sql`` holds."""
-        return len(split_statements(sql))
+        try:
+            import duckdb
 
-    @abstractmethod
+            return len(duckdb.extract_statements(sql))
+        except Exception:  # no DuckDB, or SQL its parser does not take: SQLite's tokens
+            return len(split_statements(sql))
+
     def register(self, table: str, cache: Any) -> None:
-        """Make ``cache`` queryable as ``table``."""
+        register(self.context, table, cache)  # type: ignore[attr-defined]
 
-    @abstractmethod
     def execute(self, sql: str) -> pa.RecordBatchReader | None:
-        """Run one statement; return its result, or None if it returns no table."""
+        raise NotImplementedError
 
     def describe(self, error: BaseException) -> str:
-        """The engine's message for a failed statement, on one line."""
         return one_line(error)
 
     def run(self, work: Callable[[], T]) -> T:
-        """Run ``work`` (which calls :meth:`execute`) so that Ctrl-C stops it."""
         with bounded_stop():
             return work()
 
-    def close(self) -> None:  # noqa: B027 - most engines hold nothing to release
+    def close(self) -> None:
         """Release the session. Idempotent."""
 
 
 class DuckDBEngine(Engine):
     """DuckDB: statements run in a worker thread, Ctrl-C calls ``interrupt``.
 
-    Whether a statement returned a table is DuckDB's own report of the run
-    (its return type ``query_result``, not ``changed_rows`` or ``nothing``),
-    never the shape of what came back: ``INSERT ... RETURNING`` may name a
-    column ``Count``.
+    Whether a statement returns a table is DuckDB's own parse of it: a query
+    (its only possible result a table), or DML with ``RETURNING``; never the
+    shape of what came back, as ``INSERT ... RETURNING`` may name a column
+    ``Count``.
     """
 
     name = "duckdb"
@@ -89,26 +122,30 @@ class DuckDBEngine(Engine):
     def __init__(self) -> None:
         import duckdb
 
+        self.duckdb = duckdb
         self.errors = (duckdb.Error, pa.ArrowException)
         self.connection = duckdb.connect()
         self.closed = False
-
-    def count_statements(self, sql: str) -> int:
-        try:
-            return len(self.connection.extract_statements(sql))
-        except self.errors:  # a syntax error: reported when the statement runs, in order
-            return len(split_statements(sql))
 
     def register(self, table: str, cache: Any) -> None:
         register(self.connection, table, cache)
 
     def execute(self, sql: str) -> pa.RecordBatchReader | None:
         relation = self.connection.sql(sql)
-        if relation is None:  # duckdb 1.x: the statement ran and returned no table
+        if relation is None or not self._returns_table(sql):
             return None
-        if getattr(relation, "_return_type", "query_result") != "query_result":
-            return None  # duckdb 2.x: it ran, and this holds its row count or nothing
         return relation.to_arrow_reader()
+
+    def _returns_table(self, sql: str) -> bool:
+        (statement,) = self.connection.extract_statements(sql)
+        if statement.type.name in {"INSERT", "UPDATE", "DELETE", "MERGE_INTO"}:
+            ends = [*[offset for offset, _ in self.duckdb.tokenize(sql)][1:], len(sql)]
+            return any(
+                sql[offset:end].strip().upper() == "RETURNING"
+                for (offset, kind), end in zip(self.duckdb.tokenize(sql), ends, strict=True)
+                if kind == self.duckdb.token_type.keyword
+            )
+        return list(statement.expected_result_type) == [self.duckdb.ExpectedResultType.QUERY_RESULT]
 
     def run(self, work: Callable[[], T]) -> T:
         with bounded_stop():
@@ -150,11 +187,8 @@ class PolarsEngine(Engine):
         self.errors = (pl.exceptions.PolarsError, pa.ArrowException)
         self.context = pl.SQLContext()
 
-    def register(self, table: str, cache: Any) -> None:
-        register(self.context, table, cache)
-
     def execute(self, sql: str) -> pa.RecordBatchReader | None:
-        statement = without_leading_comments((split_statements(sql) or [sql])[0])
+        statement = sql[_LEADING.match(sql).end() :]  # type: ignore[union-attr]
         view = _CREATE_VIEW.fullmatch(statement)
         if view is not None:
             self._create_view(view)
@@ -200,9 +234,6 @@ class DataFusionEngine(Engine):
 
         self.context = datafusion.SessionContext()
 
-    def register(self, table: str, cache: Any) -> None:
-        register(self.context, table, cache)
-
     def execute(self, sql: str) -> pa.RecordBatchReader | None:
         frame = self.context.sql(sql)
         reader = pa.RecordBatchReader.from_stream(frame)
@@ -228,22 +259,7 @@ _ENGINE_CLASSES: dict[str, type[Engine]] = {
 
 
 def open_engine(name: str) -> Engine:
-    """Start a session of engine ``name``.
-
-    Parameters
-    ----------
-    name : {"duckdb", "polars", "datafusion"}
-        The engine.
-
-    Returns
-    -------
-    Engine
-        The session; register the cache, run statements, then close it.
-
-    Raises
-    ------
-    CLIError
-        If the engine is not installed.
+    """Start a session of engine ``name``; a :class:`CLIError` if it is not installed.
 
     Examples
     --------
@@ -255,7 +271,6 @@ def open_engine(name: str) -> Engine:
     [{'n': 3}]
     >>> engine.execute("CREATE VIEW big AS SELECT * FROM src WHERE x > 1") is None
     True
-    >>> engine.close()
     """
     try:
         engine_class = _ENGINE_CLASSES[name]
@@ -270,19 +285,12 @@ def open_engine(name: str) -> Engine:
 
 
 def check_statements(engine: Engine, statements: list[str] | tuple[str, ...]) -> None:
-    """Check that every SQL argument holds exactly one statement.
+    """Refuse, before the source is read, a SQL argument holding several statements or none.
 
-    Several statements in one argument would show only the last result (or
-    none), so they are refused on every engine, before the source is read.
-
-    Raises
-    ------
-    CLIError
-        Naming the first argument that is empty or holds several statements.
+    Several in one argument would show only the last result (or none).
 
     Examples
     --------
-    >>> check_statements(open_engine("duckdb"), ["SELECT 1;", "SELECT ';'"])
     >>> check_statements(open_engine("duckdb"), ["SELECT 1", "SELECT 1; SELECT 2"])
     Traceback (most recent call last):
     ...
@@ -305,46 +313,11 @@ def run_statement(
     sql: str,
     consume: Callable[[pa.RecordBatchReader], T],
 ) -> T | None:
-    """Run statement ``number`` and hand its result to ``consume``.
+    """Run statement ``number``; hand its result to ``consume`` and return what that returns.
 
-    Parameters
-    ----------
-    engine : Engine
-        Where to run it.
-    number : int
-        The statement's position (from 1), for messages.
-    sql : str
-        The statement.
-    consume : callable
-        Reads the result, e.g. :meth:`ResultWriter.write`.
-
-    Returns
-    -------
-    object or None
-        What ``consume`` returned; None if the statement returned no table,
-        which is then not handed to ``consume``.
-
-    Raises
-    ------
-    CLIError
-        If the engine rejects the statement or fails running it; the message
-        is the engine's, on one line.
-    EngineCrash
-        If the engine panicked (its ``PanicException``, which is no
-        ``Exception``), chained from the panic.
-
-    Examples
-    --------
-    >>> import pyarrow as pa
-    >>> from batchcorder import StreamCache
-    >>> engine = open_engine("duckdb")
-    >>> engine.register("src", StreamCache(pa.table({"x": [1, 2, 3]})))
-    >>> run_statement(engine, 1, "SELECT max(x) FROM src", lambda r: r.read_all()[0][0].as_py())
-    3
-    >>> run_statement(engine, 2, "SELECT nope FROM src", print)
-    Traceback (most recent call last):
-    ...
-    batchcorder._cli.errors.CLIError: SQL statement 2 failed in duckdb: Binder Error: ...
+    None, and ``consume`` is not called, for a statement that returns no
+    table. The engine's errors become :class:`CLIError` (its message on one
+    line), its panics :class:`EngineCrash`.
     """
     try:
         result = engine.execute(sql)

@@ -1,45 +1,38 @@
-"""The exceptions the command line turns into ``batchcorder: error: ...``, and engine panics."""
+"""Errors and messages: ``batchcorder: error: ...``, engine panics, the standard streams."""
 
 from __future__ import annotations
+
+import sys
+from typing import BinaryIO, TextIO
 
 from batchcorder._panics import is_engine_panic
 from batchcorder.errors import EnginePanicError
 
-__all__ = ["CLIError", "EngineCrash", "engine_panic", "one_line", "os_reason"]
+__all__ = [
+    "CLIError",
+    "EngineCrash",
+    "engine_panic",
+    "is_terminal",
+    "note",
+    "one_line",
+    "os_reason",
+    "standard_streams",
+]
 
 #: The longest engine message kept on the error line; the rest is cut with "…".
 MAX_MESSAGE = 300
 
 
 class CLIError(Exception):
-    """Bad input: printed as one line on standard error, exit status 2.
-
-    Examples
-    --------
-    >>> str(CLIError("unknown file type: 'notes.txt'"))
-    "unknown file type: 'notes.txt'"
-    """
+    """Bad input: printed as one line on standard error, exit status 2."""
 
 
 class EngineCrash(Exception):
-    """An engine panicked (a bug of the engine, not bad input): one line on standard error, exit status 1.
-
-    Examples
-    --------
-    >>> str(EngineCrash("SQL statement 1 failed: Polars panicked: index out of bounds"))
-    'SQL statement 1 failed: Polars panicked: index out of bounds'
-    """
+    """An engine panicked (its bug, not bad input): one line on standard error, exit status 1."""
 
 
 def engine_panic(error: BaseException, engine: str) -> EnginePanicError | None:
     """The engine panic ``error`` is, or was raised from; None if it comes from no panic.
-
-    Parameters
-    ----------
-    error : BaseException
-        What running a statement raised.
-    engine : str
-        The engine's name, for a panic not yet named (``"Polars"``).
 
     Examples
     --------
@@ -62,32 +55,16 @@ def engine_panic(error: BaseException, engine: str) -> EnginePanicError | None:
 
 
 def one_line(error: BaseException | str, limit: int = MAX_MESSAGE) -> str:
-    """Squeeze an error message into one short line.
+    """An error message's first paragraph on one line, cut at ``limit`` characters.
 
-    Engines write messages over several lines: the first paragraph says what
-    went wrong, later ones show plans, carets or hints. Keep the first
-    paragraph, join its lines, and cut it at ``limit`` characters.
-
-    Parameters
-    ----------
-    error : BaseException or str
-        The error or its message.
-    limit : int, default 300
-        The most characters kept.
-
-    Returns
-    -------
-    str
-        A single line; the exception's type name if it has no message.
+    Engines write plans, carets and hints after the first paragraph.
 
     Examples
     --------
     >>> one_line("Catalog Error: Table nope does not exist!\\nDid you mean src?\\n\\nLINE 1: ...")
     'Catalog Error: Table nope does not exist! Did you mean src?'
-    >>> one_line(KeyError())
-    'KeyError'
-    >>> one_line("x" * 500, limit=10)
-    'xxxxxxxxx…'
+    >>> one_line(KeyError()), one_line("x" * 500, limit=10)
+    ('KeyError', 'xxxxxxxxx…')
     """
     text = str(error).strip()
     if not text and isinstance(error, BaseException):
@@ -98,13 +75,28 @@ def one_line(error: BaseException | str, limit: int = MAX_MESSAGE) -> str:
 
 
 def os_reason(error: OSError) -> str:
-    """Why an operating-system call failed, in the system's words when it has them.
-
-    Examples
-    --------
-    >>> os_reason(FileNotFoundError(2, "No such file or directory"))
-    'No such file or directory'
-    >>> os_reason(OSError("the disk went away"))
-    'the disk went away'
-    """
+    """Why an operating-system call failed, in the system's words when it has them."""
     return error.strerror or one_line(error)
+
+
+def standard_streams(stdout: BinaryIO | None, stderr: TextIO | None) -> tuple[BinaryIO, TextIO]:
+    """``stdout`` and ``stderr``, or the process's own where they are None."""
+    return (
+        sys.stdout.buffer if stdout is None else stdout,
+        sys.stderr if stderr is None else stderr,
+    )
+
+
+def is_terminal(stream: object) -> bool:
+    """Whether ``stream`` is an open terminal."""
+    try:
+        return bool(stream.isatty())  # type: ignore[attr-defined]
+    except (AttributeError, ValueError):  # no file, or closed
+        return False
+
+
+def note(stderr: TextIO, message: str, *, quiet: bool = False) -> None:
+    """Write ``batchcorder: <message>`` on its own line, unless ``quiet``."""
+    if not quiet:
+        stderr.write(f"batchcorder: {message}\n")
+        stderr.flush()

@@ -114,17 +114,7 @@ class _Watchdog:
 
 @contextmanager
 def handle_signals() -> Iterator[None]:
-    """Install the SIGINT/SIGTERM handlers and the watchdog for the block.
-
-    Does nothing outside the main thread, where signal handlers cannot be set.
-
-    Examples
-    --------
-    >>> with handle_signals():
-    ...     pass
-    >>> exit_status()
-    130
-    """
+    """Install the SIGINT/SIGTERM handlers and the watchdog for the block (main thread only)."""
     _received.clear()
     _heard.clear()
     if threading.current_thread() is not threading.main_thread():
@@ -142,16 +132,7 @@ def handle_signals() -> Iterator[None]:
 
 @contextmanager
 def bounded_stop() -> Iterator[None]:
-    """Mark work that may not stop on a signal: the watchdog then ends the process.
-
-    A signal that arrives while such work runs gives the process
-    :data:`STOP_GRACE` seconds to exit on its own.
-
-    Examples
-    --------
-    >>> with bounded_stop():
-    ...     pass
-    """
+    """Mark work that may not stop on a signal: the watchdog ends the process after STOP_GRACE."""
     _bounded[0] += 1
     try:
         yield
@@ -163,14 +144,8 @@ def bounded_stop() -> Iterator[None]:
 def cleanup_on_exit(cleanup: Callable[[], object]) -> Iterator[None]:
     """Run ``cleanup`` if the process is ended while the block runs.
 
-    ``cleanup`` runs on the watchdog's thread (or in a signal handler) while
-    the main thread may be anywhere: it must be safe then, e.g. remove a
-    file by its path or write to a file descriptor, and take no lock.
-
-    Examples
-    --------
-    >>> with cleanup_on_exit(lambda: None):
-    ...     pass
+    It runs on the watchdog's thread (or in a signal handler) while the main
+    thread may be anywhere: it must take no lock (remove a file by its path).
     """
     _cleanups.append(cleanup)
     try:
@@ -180,37 +155,18 @@ def cleanup_on_exit(cleanup: Callable[[], object]) -> Iterator[None]:
 
 
 def interrupted() -> bool:
-    """Whether SIGINT or SIGTERM arrived inside :func:`handle_signals`.
-
-    Engines that catch the :class:`KeyboardInterrupt` and raise their own
-    error instead (DataFusion) are recognised with this.
-
-    Examples
-    --------
-    >>> interrupted()
-    False
-    """
+    """Whether SIGINT or SIGTERM arrived (an engine may wrap the KeyboardInterrupt in its error)."""
     return bool(_received)
 
 
 def exit_status() -> int:
-    """The exit status for an interruption: 128 + the signal's number (130 for Ctrl-C).
-
-    Examples
-    --------
-    >>> exit_status()
-    130
-    """
+    """The exit status for an interruption: 128 + the signal's number (130 for Ctrl-C)."""
     first = _received or _heard  # the handler may not have run: the main thread is stuck
     return 128 + (first[0] if first else signal.SIGINT)
 
 
 def exit_interrupted() -> NoReturn:
-    """End the process after an interruption, once the cleanup has run.
-
-    The cache and its files are gone by now; leaving with ``os._exit`` skips
-    the interpreter's shutdown, which could wait for an engine's threads.
-    """
+    """End the process after an interruption; ``os._exit`` does not wait for an engine's threads."""
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
@@ -220,26 +176,11 @@ def exit_interrupted() -> NoReturn:
 def run_interruptibly(
     work: Callable[[], T], interrupt: Callable[[], object], grace: float = STOP_GRACE
 ) -> T:
-    """Run ``work`` in a worker thread; on Ctrl-C call ``interrupt`` and re-raise.
+    """Run ``work`` in a worker thread; on Ctrl-C call ``interrupt`` until it stops, and re-raise.
 
-    The main thread waits in short, interruptible steps. On
-    :class:`KeyboardInterrupt` it calls ``interrupt`` (e.g. DuckDB's
-    ``connection.interrupt``), waits up to ``grace`` seconds for ``work`` to
-    stop, and re-raises. Exceptions of ``work`` are re-raised in the caller.
-
-    Parameters
-    ----------
-    work : callable
-        What to run.
-    interrupt : callable
-        Asks ``work`` to stop; called from the main thread.
-    grace : float, default STOP_GRACE
-        Seconds to wait for ``work`` after ``interrupt``.
-
-    Returns
-    -------
-    object
-        What ``work`` returned.
+    The main thread waits in short, interruptible steps; ``interrupt`` (e.g.
+    DuckDB's ``connection.interrupt``) is called for up to ``grace`` seconds.
+    Exceptions of ``work`` are re-raised in the caller.
 
     Examples
     --------
@@ -265,8 +206,12 @@ def run_interruptibly(
         while not done.wait(0.1):
             pass
     except KeyboardInterrupt:
-        interrupt()
-        done.wait(grace)
+        # Again and again: an interrupt that lands between two statements, or
+        # before the engine starts one, is forgotten when the next one starts.
+        deadline = time.monotonic() + grace
+        while not done.is_set() and time.monotonic() < deadline:
+            interrupt()
+            done.wait(0.05)
         raise
     if "error" in outcome:
         error = outcome["error"]

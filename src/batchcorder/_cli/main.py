@@ -16,12 +16,12 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, BinaryIO, TextIO
 
+from batchcorder import __version__
 from batchcorder._cli.arguments import (
     CommandParser,
     CommandsFormatter,
     Parser,
     UsageError,
-    add_cache_options,
     add_common_options,
 )
 from batchcorder._cli.demo import add_demo_parser
@@ -50,6 +50,8 @@ EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 EXIT_UNEXPECTED = 1
 
 _DESCRIPTION = "Make a one-shot Arrow stream replayable, and query it many times."
+#: What ``--version`` says: PyPI's batchcorder 0.1.3 is another package, without this command.
+_VERSION = f"batchcorder {__version__} (pure-Python build; PyPI's 0.1.3 is a different package)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,26 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     1073741824
     """
     parser = Parser(prog="batchcorder", description=_DESCRIPTION, formatter_class=CommandsFormatter)
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=_VERSION)
     commands = parser.add_subparsers(
         title="commands", dest="command", metavar="COMMAND", parser_class=CommandParser
     )
     for add_command in COMMANDS:
-        command = add_command(commands)
-        add_cache_options(command)
-        add_common_options(command)
+        add_common_options(add_command(commands))
     return parser
-
-
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("batchcorder")
-    except Exception:
-        import batchcorder
-
-        return str(getattr(batchcorder, "__version__", "unknown"))
 
 
 def main(
@@ -93,33 +82,20 @@ def main(
     stdout: BinaryIO | None = None,
     stderr: TextIO | None = None,
 ) -> int:
-    """Run the ``batchcorder`` command; return its exit status.
+    """Run the ``batchcorder`` command on ``argv`` (``sys.argv[1:]``); return its exit status.
 
-    After Ctrl-C or SIGTERM the process ends here, once the cache's files are
-    removed (``os._exit``, so that no engine thread holds it up).
-
-    Parameters
-    ----------
-    argv : list of str, optional
-        The arguments after the program name; ``sys.argv[1:]`` by default.
-    stdin, stdout, stderr : optional
-        Streams to use instead of the process's: ``query`` reads ``-`` from
-        ``stdin`` (binary) and writes results to ``stdout`` (binary); errors
-        go to ``stderr`` (text).
-
-    Returns
-    -------
-    int
-        0 on success, 2 for bad input, 141 when standard output was closed,
-        1 for an unexpected error.
+    ``stdin``, ``stdout`` (binary) and ``stderr`` (text) replace the
+    process's streams. After Ctrl-C or SIGTERM the process ends here, once
+    the cache's files are removed (``os._exit``: no engine thread holds it up).
 
     Examples
     --------
-    >>> main(["demo", "--rows", "1000", "--batch-rows", "500", "--engines", "duckdb", "-q"])
-    batchcorder demo: 1,000 synthetic events, seed 42, in batches of 500 rows
-    ...
-    upstream batches produced: 2, each exactly once; the cache served ... readers to 12 queries
+    >>> import io
+    >>> out = io.BytesIO()
+    >>> main(["demo", "--rows", "1000", "--engines", "duckdb", "-q"], stdout=out)
     0
+    >>> print(out.getvalue().decode().splitlines()[-1])  # doctest: +ELLIPSIS
+    upstream batches produced: 1, each exactly once; the cache served ... readers to 12 queries
     >>> main(["query", "data.parquet", "SELECT 1", "--disk-capacity", "lots"])
     2
     """

@@ -1,43 +1,248 @@
 """Write statement results as an aligned table, CSV, JSON lines or Arrow IPC.
 
-Several results go to one output in order. The text formats (``table``,
-``csv``, ``json``) put one empty line between two results; ``arrow`` writes
-each result as its own complete Arrow IPC stream, back to back, which
-``pyarrow.ipc.open_stream`` reads one after the other from the same file.
-Values print by the rules of :mod:`batchcorder._cli.render`, the same for
-every engine; CSV is pyarrow's CSV writer.
+Every engine hands back Arrow, and its result is rendered here, once, by
+Arrow type, so a value prints the same text whichever engine computed it:
+
+- zoned timestamps in UTC, ending ``Z`` (DuckDB hands back the session's
+  zone, Polars and DataFusion the column's); timestamps and times as ISO 8601
+  (``2024-01-02T03:04:05.5Z``) without trailing zeros in the fraction, so the
+  unit an engine chose does not show;
+- durations and intervals as ISO 8601 durations (``PT5S``, ``-P1DT2H``):
+  DuckDB gives an interval where the others give a duration;
+- binary as ``0x`` and hex digits (base64 in JSON), nested values as JSON;
+- dictionaries, run-end encodings, string and list views, large types and
+  extension types as their plain values;
+- everything else as pyarrow's cast to string (what ``pyarrow.csv`` writes).
+
+JSON lines turn NaN and infinities into null and decimals into numbers when
+exact. Text formats put one empty line between results; ``arrow`` writes
+each result as its own Arrow IPC stream, back to back, as the engine gave it.
 """
 
 from __future__ import annotations
 
+import base64
+import decimal
 import io
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import BinaryIO
+import itertools
+import json
+from collections.abc import Callable
+from typing import Any, BinaryIO
 
 import pyarrow as pa
-import pyarrow.csv as pa_csv
+import pyarrow.compute as pc
 
-from batchcorder._cli.errors import CLIError, one_line
-from batchcorder._cli.render import json_rows, text_column
+__all__ = ["ResultWriter", "format_table", "text_column"]
 
-__all__ = ["FORMATS", "ResultWriter", "format_table"]
-
-#: The values of ``--format``.
-FORMATS = ("table", "csv", "json", "arrow")
 
 _MAX_CELL = 48
-_ELLIPSIS = "…"
 _ESCAPES = str.maketrans({"\n": "\\n", "\r": "\\r", "\t": "\\t"})
+_NANOS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+_DAY_NANOS = 86_400 * 1_000_000_000
+_HOUR_NANOS, _MINUTE_NANOS = 3_600_000_000_000, 60_000_000_000
+Leaf = Callable[[pa.Array], pa.Array]
+
+
+# -- one Arrow shape per value -----------------------------------------------
+
+
+def _map_leaves(array: pa.Array | pa.ChunkedArray, leaf: Leaf) -> pa.Array:
+    """``array`` decoded (dictionary, run-end, extension) with ``leaf`` applied to every leaf."""
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    kind = array.type
+    if pa.types.is_dictionary(kind):
+        return _map_leaves(array.dictionary_decode(), leaf)
+    if pa.types.is_run_end_encoded(kind):
+        return _map_leaves(pc.run_end_decode(array), leaf)
+    if isinstance(kind, pa.BaseExtensionType):
+        return _map_leaves(array.storage, leaf)
+    mask = array.is_null() if array.null_count else None
+    if pa.types.is_struct(kind):
+        children = [_map_leaves(array.field(i), leaf) for i in range(kind.num_fields)]
+        return pa.StructArray.from_arrays(children, [f.name for f in kind], mask=mask)
+    if pa.types.is_map(kind) or pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        # offsets from 0 and children cut to them: a sliced array keeps its parents' offsets
+        start, end = array.offsets[0].as_py(), array.offsets[-1].as_py()
+        offsets = pc.subtract(array.offsets, pa.scalar(start, array.offsets.type))
+        if pa.types.is_map(kind):
+            keys = _map_leaves(array.keys.slice(start, end - start), leaf)
+            items = _map_leaves(array.items.slice(start, end - start), leaf)
+            return pa.MapArray.from_arrays(offsets, keys, items, mask=mask)
+        values = _map_leaves(array.values.slice(start, end - start), leaf)
+        return pa.LargeListArray.from_arrays(pc.cast(offsets, pa.int64()), values, mask=mask)
+    if pa.types.is_list_view(kind) or pa.types.is_large_list_view(kind):
+        return _map_leaves(_list_of_view(array), leaf)
+    if pa.types.is_fixed_size_list(kind):
+        return _map_leaves(array.cast(pa.large_list(kind.value_type)), leaf)
+    return leaf(array)
+
+
+def _list_of_view(array: pa.Array) -> pa.Array:
+    """A list view as a large list (pyarrow 26 casts one wrongly, dropping the last values)."""
+    columns = (array.offsets, array.sizes, array.is_valid())
+    rows = zip(*(column.to_pylist() for column in columns), strict=True)
+    spans = [(start, size) if valid else (0, 0) for start, size, valid in rows]
+    indices = [index for start, size in spans for index in range(start, start + size)]
+    offsets = pa.array([0, *itertools.accumulate(size for _, size in spans)], pa.int64())
+    values = array.values.take(pa.array(indices, pa.int64()))
+    mask = array.is_null() if array.null_count else None
+    return pa.LargeListArray.from_arrays(offsets, values, mask=mask)
+
+
+def _is_binary(kind: pa.DataType) -> bool:
+    return kind in (pa.binary(), pa.large_binary(), pa.binary_view()) or (
+        pa.types.is_fixed_size_binary(kind)
+    )
+
+
+def _is_span(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_duration(kind) or pa.types.is_interval(kind))
+
+
+# -- leaves as text ------------------------------------------------------------
+
+
+def iso_duration(months: int = 0, days: int = 0, nanoseconds: int = 0) -> str:
+    """An interval or a duration as an ISO 8601 duration; one sign in front when all agree.
+
+    Examples
+    --------
+    >>> iso_duration(days=1, nanoseconds=11_045_500_000_000), iso_duration(months=14)
+    ('P1DT3H4M5.5S', 'P1Y2M')
+    >>> iso_duration(nanoseconds=-1_500), iso_duration(months=1, days=-1), iso_duration()
+    ('-PT0.0000015S', 'P1M-1D', 'PT0S')
+    """
+    sign = ""
+    if (months or days or nanoseconds) and max(months, days, nanoseconds) <= 0:
+        sign, months, days, nanoseconds = "-", -months, -days, -nanoseconds
+    years, months = int(months / 12), months - 12 * int(months / 12)
+    date = "".join(f"{n}{unit}" for n, unit in ((years, "Y"), (months, "M"), (days, "D")) if n)
+    minus = "-" if nanoseconds < 0 else ""
+    hours, rest = divmod(abs(nanoseconds), _HOUR_NANOS)
+    minutes, rest = divmod(rest, _MINUTE_NANOS)
+    whole, fraction = divmod(rest, 1_000_000_000)
+    seconds = f"{whole}.{fraction:09d}".rstrip("0").rstrip(".") if rest else ""
+    time = "".join(
+        f"{minus}{n}{unit}" for n, unit in ((hours, "H"), (minutes, "M"), (seconds, "S")) if n
+    )
+    if not date and not time:
+        time = "0S"
+    return f"{sign}P{date}{'T' + time if time else ''}"
+
+
+def _span_texts(array: pa.Array) -> pa.Array:
+    """Durations and intervals as ISO 8601; days of 24 h, as engines differ in where they put them."""
+    if pa.types.is_duration(array.type):
+        factor = _NANOS[array.type.unit]
+        spans = [None if n is None else (0, n * factor) for n in array.cast(pa.int64()).to_pylist()]
+    else:
+        spans = [None if v is None else (v[0], v[1] * _DAY_NANOS + v[2]) for v in array.to_pylist()]
+    texts = []
+    for span in spans:
+        if span is None:
+            texts.append(None)
+            continue
+        sign = -1 if span[1] < 0 else 1
+        days, rest = divmod(abs(span[1]), _DAY_NANOS)
+        texts.append(iso_duration(span[0], sign * days, sign * rest))
+    return pa.array(texts, pa.string())
+
+
+def _clock_texts(array: pa.Array) -> pa.Array:
+    """Timestamps (zoned ones in UTC) and times as ISO 8601, no trailing zeros in the fraction."""
+    kind = array.type
+    if pa.types.is_timestamp(kind) and kind.tz is not None:
+        array = array.cast(pa.timestamp(kind.unit, "UTC"))
+    text = pc.replace_substring(pc.cast(array, pa.string()), " ", "T", max_replacements=1)
+    text = pc.replace_substring_regex(text, r"(\.\d*?[1-9])0+(Z?)$", r"\1\2")
+    return pc.replace_substring_regex(text, r"\.0+(Z?)$", r"\1")
+
+
+def _json_leaf(array: pa.Array) -> pa.Array:
+    """A leaf whose Python values JSON can hold as they should show."""
+    kind = array.type
+    if pa.types.is_timestamp(kind) or pa.types.is_time(kind):
+        return _clock_texts(array)
+    if pa.types.is_date(kind):
+        return pc.cast(array, pa.string())
+    if _is_span(kind):
+        return _span_texts(array)
+    if _is_binary(kind):
+        values = [None if v is None else base64.b64encode(v).decode() for v in array.to_pylist()]
+        return pa.array(values, pa.string())
+    if pa.types.is_floating(kind) and array.null_count < len(array):
+        return pc.if_else(pc.is_finite(array), array, pa.scalar(None, kind))
+    return array
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, decimal.Decimal):  # a number when exact, else its digits
+        as_float = float(value)
+        return as_float if decimal.Decimal(repr(as_float)) == value else str(value)
+    return str(value)  # a union's member of another type: its text
+
+
+def _json_values(array: pa.Array | pa.ChunkedArray) -> list[Any]:
+    ready = _map_leaves(array, _json_leaf)
+    try:
+        return ready.to_pylist(maps_as_pydicts="strict")
+    except (TypeError, KeyError):  # an older pyarrow, or a map with a key twice: as pairs
+        return ready.to_pylist()
+
+
+def _dumps(value: Any) -> str:
+    if isinstance(value, decimal.Decimal) and value == value.to_integral_value():
+        value = int(value)
+    return json.dumps(value, default=_json_default, ensure_ascii=False)
+
+
+def _text_leaf(array: pa.Array) -> pa.Array:
+    kind = array.type
+    if pa.types.is_timestamp(kind) or pa.types.is_time(kind):
+        return _clock_texts(array)
+    if _is_span(kind):
+        return _span_texts(array)
+    if _is_binary(kind):
+        values = array.to_pylist()
+        return pa.array([None if v is None else "0x" + v.hex() for v in values], pa.string())
+    try:
+        return pc.cast(array, pa.string())
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid):  # a union
+        return pa.array([None if v is None else str(v) for v in array.to_pylist()], pa.string())
+
+
+def text_column(array: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Every value of ``array`` as its text; nulls stay null.
+
+    Examples
+    --------
+    >>> import datetime
+    >>> text_column(pa.array([1.5, None])).to_pylist(), text_column(pa.array([[1, 2]])).to_pylist()
+    (['1.5', None], ['[1, 2]'])
+    >>> berlin = pa.array([datetime.datetime(2024, 1, 1, 23)], pa.timestamp("us", "Europe/Berlin"))
+    >>> text_column(berlin).to_pylist()
+    ['2024-01-01T23:00:00Z']
+    """
+    kind = array.type
+    if len(array) == 0:  # (an empty chunked union does not combine)
+        return pa.array([], pa.string())
+    if pa.types.is_dictionary(kind) or pa.types.is_run_end_encoded(kind):
+        return text_column(_map_leaves(array, lambda leaf: leaf))
+    if pa.types.is_nested(kind):
+        values = _json_values(array)
+        return pa.array([None if v is None else _dumps(v) for v in values], pa.string())
+    return _map_leaves(array, _text_leaf)
+
+
+# -- the formats ---------------------------------------------------------------
 
 
 def _buffered(out: BinaryIO) -> BinaryIO:
-    """``out``, or a buffer in front of it if it is raw (``PYTHONUNBUFFERED``).
+    """``out``, or a buffer in front of a raw file (``PYTHONUNBUFFERED``).
 
-    A raw file's ``write`` may write only part of the bytes (a pipe whose
-    reader went away, a signal) and say so in its return value, which
-    pyarrow's writers do not look at; a buffered writer writes everything or
-    raises.
+    A raw ``write`` may write part of the bytes and say so in its return
+    value, which pyarrow's writers do not look at; a buffered one raises.
     """
     if isinstance(out, io.RawIOBase) and hasattr(out, "fileno"):
         return io.BufferedWriter(io.FileIO(out.fileno(), "wb", closefd=False))
@@ -52,21 +257,16 @@ class ResultWriter:
     fmt : {"table", "csv", "json", "arrow"}
         The output format.
     out : binary file
-        Where to write, e.g. ``sys.stdout.buffer``.
+        Where to write.
     max_rows : int, default 100
-        ``table`` only: show at most this many rows of each result (0: all);
-        the footer still counts every row.
+        ``table`` only: rows shown per result (0: all); the footer counts all.
 
     Examples
     --------
-    >>> import io
-    >>> import pyarrow as pa
     >>> out = io.BytesIO()
     >>> writer = ResultWriter("json", out)
-    >>> writer.write(pa.table({"n": [1, 2]}).to_reader())
-    2
-    >>> writer.write(pa.table({"s": ["a"]}).to_reader())
-    1
+    >>> writer.write(pa.table({"n": [1, 2]}).to_reader()), writer.write(pa.table({"s": ["a"]}))
+    (2, 1)
     >>> print(out.getvalue().decode(), end="")
     {"n": 1}
     {"n": 2}
@@ -75,63 +275,55 @@ class ResultWriter:
     """
 
     def __init__(self, fmt: str, out: BinaryIO, max_rows: int = 100) -> None:
-        if fmt not in FORMATS:
-            raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
-        self.fmt = fmt
-        self.out = _buffered(out)
-        self.max_rows = max_rows
-        self.results = 0
+        self.write_result = getattr(self, f"_write_{fmt}")
+        self.fmt, self.out, self.max_rows, self.results = fmt, _buffered(out), max_rows, 0
 
-    def write(self, reader: pa.RecordBatchReader) -> int:
-        """Write one result; return its row count.
-
-        Errors of the reader (the engine's) propagate as they are; a value
-        the format cannot hold raises :class:`CLIError`.
-        """
+    def write(self, reader: Any) -> int:
+        """Write one result (a RecordBatchReader, or any Arrow stream); return its row count."""
         if self.results and self.fmt != "arrow":
             self.out.write(b"\n")
         self.results += 1
-        write = getattr(self, f"_write_{self.fmt}")
-        rows: int = write(reader)
+        if not isinstance(reader, pa.RecordBatchReader):
+            reader = pa.RecordBatchReader.from_stream(reader)
+        rows: int = self.write_result(reader)
         self.out.flush()
         return rows
 
     def _write_table(self, reader: pa.RecordBatchReader) -> int:
-        shown: list[pa.RecordBatch] = []
-        total = 0
+        shown, total = [], 0
         for batch in reader:
             if self.max_rows <= 0 or total < self.max_rows:
-                take = batch.num_rows if self.max_rows <= 0 else self.max_rows - total
-                shown.append(batch.slice(0, take))
+                shown.append(batch if self.max_rows <= 0 else batch[: self.max_rows - total])
             total += batch.num_rows
         table = pa.Table.from_batches(shown, schema=reader.schema)
         self.out.write(format_table(table, total_rows=total).encode())
         return total
 
     def _write_csv(self, reader: pa.RecordBatchReader) -> int:
-        total = 0
-        texts = [i for i, field in enumerate(reader.schema) if not _csv_writes(field.type)]
-        schema = reader.schema
-        for i in texts:
-            schema = schema.set(i, pa.field(schema.field(i).name, pa.string()))
-        with _format_errors("csv"):
-            writer = pa_csv.CSVWriter(self.out, schema)
-        with writer:
-            for batch in reader:  # the engine's errors pass through as they are
-                columns = list(batch.columns)
-                for i in texts:
-                    columns[i] = text_column(columns[i])
-                with _format_errors("csv"):
-                    writer.write_batch(pa.record_batch(columns, schema=schema))
+        import pyarrow.csv as pa_csv
+
+        total, writer = 0, None
+        try:  # every column as the CSV writer takes it: the engine's errors pass through
+            for batch in reader:
+                texts = pa.record_batch([_csv_column(c) for c in batch.columns], batch.schema.names)
+                writer = writer or pa_csv.CSVWriter(self.out, texts.schema)
+                writer.write_batch(texts)
                 total += batch.num_rows
+            if writer is None:  # no batch: the header alone
+                header = {name: pa.array([], pa.string()) for name in reader.schema.names}
+                pa_csv.write_csv(pa.table(header), self.out)
+        finally:
+            if writer is not None:
+                writer.close()
         return total
 
     def _write_json(self, reader: pa.RecordBatchReader) -> int:
         total = 0
         for batch in reader:
-            lines = json_rows(batch)
-            if lines:
-                self.out.write(("\n".join(lines) + "\n").encode())
+            columns = [_json_values(column) for column in batch.columns]
+            for row in zip(*columns, strict=True) if columns else [()] * batch.num_rows:
+                line = _dumps(dict(zip(batch.schema.names, row, strict=True))) + "\n"
+                self.out.write(line.encode())
             total += batch.num_rows
         return total
 
@@ -144,111 +336,58 @@ class ResultWriter:
         return total
 
 
-def _csv_writes(kind: pa.DataType) -> bool:
-    """Whether pyarrow's CSV writer writes ``kind`` as the other formats print it.
-
-    Others (durations, intervals, binary, nested, string views, extensions)
-    go through :func:`~batchcorder._cli.render.text_column` first.
-    """
+def _csv_column(array: pa.Array) -> pa.Array:
+    """Numbers, booleans and dates as pyarrow's CSV writer writes them; the rest as text."""
+    kind = array.type
     if pa.types.is_dictionary(kind):
-        return _csv_writes(kind.value_type)
-    return any(
-        check(kind)
-        for check in (
-            pa.types.is_null,
-            pa.types.is_boolean,
-            pa.types.is_integer,
-            pa.types.is_floating,
-            pa.types.is_decimal,
-            pa.types.is_date,
-            pa.types.is_time,
-            pa.types.is_timestamp,
-            pa.types.is_string,
-            pa.types.is_large_string,
-        )
-    ) and not isinstance(kind, pa.BaseExtensionType)
-
-
-@contextmanager
-def _format_errors(fmt: str) -> Iterator[None]:
-    """Turn Arrow's complaint about a value the format cannot hold into CLIError."""
-    try:
-        yield
-    except (pa.ArrowNotImplementedError, pa.ArrowTypeError, pa.ArrowInvalid) as error:
-        raise CLIError(f"cannot write the result as {fmt}: {one_line(error)}") from error
+        return _csv_column(array.dictionary_decode())
+    plain = (pa.types.is_integer, pa.types.is_floating, pa.types.is_boolean, pa.types.is_decimal)
+    if any(check(kind) for check in (*plain, pa.types.is_date32, pa.types.is_null)):
+        return array
+    return text_column(array)
 
 
 def format_table(table: pa.Table, total_rows: int | None = None, footer: bool = True) -> str:
-    """Render a table as aligned text with a row-count footer.
-
-    Numbers are right-aligned, nulls print as ``NULL``, line breaks and
-    tabs as ``\\n``, ``\\r`` and ``\\t``, and cells longer than 48 characters
-    are cut with ``…``.
-
-    Parameters
-    ----------
-    table : pyarrow.Table
-        The rows to show.
-    total_rows : int, optional
-        Rows in the whole result, when ``table`` holds only the first ones.
-    footer : bool, default True
-        End with the row count, e.g. ``(2 rows)``.
-
-    Returns
-    -------
-    str
-        The rendering, ending with a newline.
+    """``table`` as aligned text: numbers right-aligned, NULL, long cells cut with ``…``.
 
     Examples
     --------
-    >>> import pyarrow as pa
     >>> print(format_table(pa.table({"city": ["Oslo", None], "temp": [-3.5, 21.0]})), end="")
     city  temp
     ----  ----
     Oslo  -3.5
     NULL    21
     (2 rows)
-    >>> print(format_table(pa.table({"n": [1]}), total_rows=1000), end="")
-    n
-    -
-    1
+    >>> print(format_table(pa.table({"n": [1]}), total_rows=1000).splitlines()[-1])
     (1,000 rows, first 1 shown; --max-rows 0 shows all)
     """
-    total = table.num_rows if total_rows is None else total_rows
-    columns: list[list[str]] = []
-    right: list[bool] = []
+    columns, right = [], []
     for name, column in zip(table.column_names, table.columns, strict=True):
-        cells = [
-            "NULL" if text is None else _clip(text) for text in text_column(column).to_pylist()
-        ]
+        cells = ["NULL" if t is None else _clip(t) for t in text_column(column).to_pylist()]
         columns.append([_clip(name), *cells])
-        right.append(_is_numeric(column.type))
-    lines: list[str] = []
-    if columns:
-        widths = [max(len(cell) for cell in column) for column in columns]
-        header = [column[0].ljust(width) for column, width in zip(columns, widths, strict=True)]
-        lines.append("  ".join(header).rstrip())
-        lines.append("  ".join("-" * width for width in widths))
-        for row in range(1, table.num_rows + 1):
-            cells = [
-                column[row].rjust(width) if align else column[row].ljust(width)
-                for column, width, align in zip(columns, widths, right, strict=True)
-            ]
-            lines.append("  ".join(cells).rstrip())
+        kind = column.type
+        right.append(
+            pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
+        )
+    widths = [max(map(len, column)) for column in columns]
+    lines = []
+    for row in range(table.num_rows + 1 if columns else 0):
+        cells = [
+            c[row].rjust(w) if r and row else c[row].ljust(w)
+            for c, w, r in zip(columns, widths, right, strict=True)
+        ]
+        lines.append("  ".join(cells).rstrip())
+        if row == 0:
+            lines.append("  ".join("-" * w for w in widths))
     if footer:
-        count = f"({total:,} row{'' if total == 1 else 's'}"
-        if total > table.num_rows:
-            count += f", first {table.num_rows:,} shown; --max-rows 0 shows all"
-        lines.append(count + ")")
-    return "\n".join(lines) + "\n"
-
-
-def _is_numeric(kind: pa.DataType) -> bool:
-    return bool(
-        pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
-    )
+        total = table.num_rows if total_rows is None else total_rows
+        shown = f", first {table.num_rows:,} shown; --max-rows 0 shows all"
+        lines.append(
+            f"({total:,} row{'' if total == 1 else 's'}{shown if total > table.num_rows else ''})"
+        )
+    return "".join(line + "\n" for line in lines)
 
 
 def _clip(text: str) -> str:
     text = text.translate(_ESCAPES)
-    return text if len(text) <= _MAX_CELL else text[: _MAX_CELL - 1] + _ELLIPSIS
+    return text if len(text) <= _MAX_CELL else text[: _MAX_CELL - 1] + "…"

@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
+from batchcorder._cli.errors import is_terminal
 from batchcorder._cli.interrupts import cleanup_on_exit
 from batchcorder._cli.sizes import format_size
-from batchcorder._cli.streams import is_terminal
 
 __all__ = ["ProgressCallback", "ingest_progress"]
 
@@ -29,37 +29,13 @@ def ingest_progress(
     total_rows: int | None = None,
     delay: float = 0.5,
 ) -> Iterator[ProgressCallback | None]:
-    """Yield a callback for ``StreamCache.ingest_all`` that draws a tqdm bar.
+    """Yield a ``progress`` callback for ``StreamCache.ingest_all`` that draws a tqdm bar.
 
-    The bar counts rows (against ``total_rows`` when known) and shows the
-    batches and bytes ingested; it appears only once an ingest has run for
-    ``delay`` seconds and is erased when done, also when interrupted (and
-    when the process is ended by a second Ctrl-C). Nothing is drawn, and None is
-    yielded, when ``enabled`` is false, when ``stream`` is not a terminal, or
-    when tqdm is not installed.
-
-    Parameters
-    ----------
-    stream : text file
-        Where to draw, normally ``sys.stderr``.
-    enabled : bool, default True
-        False for ``--quiet``.
-    total_rows : int, optional
-        Rows in the whole source, if known.
-    delay : float, default 0.5
-        Seconds before the bar appears.
-
-    Yields
-    ------
-    callable or None
-        The callback to pass as ``progress``.
-
-    Examples
-    --------
-    >>> import io
-    >>> with ingest_progress(io.StringIO()) as progress:  # not a terminal
-    ...     print(progress)
-    None
+    The bar counts rows (against ``total_rows`` when known) and shows batches
+    and bytes; it appears once an ingest has run ``delay`` seconds and is
+    erased when done, also when interrupted. None is yielded, and nothing
+    drawn, when not ``enabled`` (``--quiet``), when ``stream`` is not a
+    terminal, or without tqdm.
     """
     if not enabled or not is_terminal(stream):
         yield None

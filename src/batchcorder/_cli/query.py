@@ -5,33 +5,23 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Sequence
-from typing import Any, BinaryIO, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-import pyarrow as pa
-
-from batchcorder import DiskCapacityError, StreamCache
-from batchcorder._cli.arguments import add_source_argument, command_keywords, count
-from batchcorder._cli.caching import (
-    cached_source,
-    disk_full_message,
-    format_stats,
-    warn_about_cache_options,
-)
-from batchcorder._cli.engines import (
+from batchcorder._cli.arguments import (
     ENGINES,
-    Engine,
-    check_statements,
-    open_engine,
-    run_statement,
+    FORMATS,
+    add_source_argument,
+    count,
 )
-from batchcorder._cli.errors import CLIError, one_line
-from batchcorder._cli.interrupts import bounded_stop, interrupted
-from batchcorder._cli.output import FORMATS, ResultWriter
-from batchcorder._cli.progress import ingest_progress
-from batchcorder._cli.sources import Source
-from batchcorder._cli.streams import is_terminal, standard_streams
+from batchcorder._cli.errors import CLIError, is_terminal, standard_streams
+from batchcorder._cli.interrupts import interrupted
 
-__all__ = ["add_query_parser", "ingest", "query", "run_query"]
+if TYPE_CHECKING:
+    from batchcorder import StreamCache
+    from batchcorder._cli.engines import Engine
+    from batchcorder._cli.output import ResultWriter
+
+__all__ = ["add_query_parser", "run_query"]
 
 #: Rows of each result the table format shows by default: a screenful or two;
 #: ``--max-rows 0`` or another format shows them all.
@@ -54,18 +44,7 @@ result is its own Arrow IPC stream, written back to back.
 
 
 def add_query_parser(commands: Any) -> argparse.ArgumentParser:
-    """Add the ``query`` subcommand to ``commands`` (what ``add_subparsers`` returned).
-
-    Examples
-    --------
-    >>> import argparse
-    >>> from batchcorder._cli.arguments import CommandParser
-    >>> parser = argparse.ArgumentParser(prog="batchcorder")
-    >>> _ = add_query_parser(parser.add_subparsers(parser_class=CommandParser))
-    >>> args = parser.parse_args(["query", "f.parquet", "SELECT 1", "-e", "polars", "SELECT 2"])
-    >>> args.sql, args.engine, args.run is run_query
-    (['SELECT 1', 'SELECT 2'], 'polars', True)
-    """
+    """Add the ``query`` subcommand to ``commands`` (what ``add_subparsers`` returned)."""
     parser: argparse.ArgumentParser = commands.add_parser(
         "query",
         help="cache a Parquet, CSV or Arrow IPC file, or an Arrow IPC stream on standard "
@@ -105,116 +84,42 @@ def add_query_parser(commands: Any) -> argparse.ArgumentParser:
 
 
 def run_query(args: argparse.Namespace) -> int:
-    """Run ``batchcorder query`` with parsed arguments; see :func:`query`."""
-    return query(
-        args.source,
-        args.sql,
-        fmt=args.format,
-        **command_keywords(args, "engine", "max_rows", "stats"),
-    )
+    """Cache SOURCE, register it as table ``src``, run the statements in order; return 0.
 
-
-def query(
-    source: str,
-    statements: Sequence[str],
-    *,
-    engine: str = "duckdb",
-    fmt: str = "table",
-    disk: str | None = None,
-    disk_capacity: int | None = None,
-    memory_capacity: int | None = None,
-    max_rows: int = DEFAULT_MAX_ROWS,
-    stats: bool = False,
-    quiet: bool = False,
-    stdin: BinaryIO | None = None,
-    stdout: BinaryIO | None = None,
-    stderr: TextIO | None = None,
-) -> int:
-    """Cache ``source``, register it as table ``src``, run ``statements`` in order.
-
-    The whole source is ingested first (with a progress bar on a terminal),
-    then each statement runs over the cache and its result is written to
-    ``stdout`` in ``fmt``; the source is read exactly once however many
-    statements there are. A statement that returns no table (``CREATE
-    VIEW``, ``INSERT``, ...) writes nothing. The cache, and in disk mode its
-    file, is removed on the way out, also on error or Ctrl-C.
-
-    Parameters
-    ----------
-    source : str
-        A Parquet, CSV/TSV or Arrow IPC file, or ``-`` for an Arrow IPC
-        stream on ``stdin``.
-    statements : sequence of str
-        SQL statements over table ``src``, one per string: a string holding
-        none or several is refused before the source is read.
-    engine : {"duckdb", "polars", "datafusion"}, default "duckdb"
-        The engine running the statements.
-    fmt : {"table", "csv", "json", "arrow"}, default "table"
-        Output format; see :class:`~batchcorder._cli.output.ResultWriter`.
-    disk, disk_capacity, memory_capacity : optional
-        Disk mode: the cache file's directory and byte budget, and the bytes
-        kept in RAM.
-    max_rows : int, default 100
-        ``table`` format: rows shown per result (0: all).
-    stats : bool, default False
-        Write the ingest and statement timings and the cache's stats to
-        ``stderr`` at the end.
-    quiet : bool, default False
-        No progress bar, no warnings.
-    stdin, stdout, stderr : optional
-        Streams to use instead of the process's (binary, binary, text).
-
-    Returns
-    -------
-    int
-        0.
-
-    Raises
-    ------
-    CLIError
-        For bad input: an unreadable source, a failing statement, ...
-
-    Examples
-    --------
-    >>> import io
-    >>> import pyarrow as pa
-    >>> stream = io.BytesIO()
-    >>> with pa.ipc.new_stream(stream, pa.schema([("x", pa.int64())])) as writer:
-    ...     writer.write_batch(pa.record_batch({"x": [1, 2, 3]}))
-    >>> out = io.BytesIO()
-    >>> query("-", ["SELECT sum(x) AS s FROM src", "SELECT max(x) AS m FROM src"],
-    ...       fmt="csv", stdin=io.BytesIO(stream.getvalue()), stdout=out)
-    0
-    >>> print(out.getvalue().decode(), end="")
-    "s"
-    6
-    <BLANKLINE>
-    "m"
-    3
+    The whole source is ingested first (a progress bar on a terminal), then
+    each statement's result is written to standard output, so the source is
+    read once however many statements there are; a statement that returns no
+    table writes nothing. The cache, and its file, is removed on the way out,
+    also on error or Ctrl-C. Bad input raises :class:`CLIError`.
     """
-    stdout, stderr = standard_streams(stdout, stderr)
-    warn_about_cache_options(disk, disk_capacity, memory_capacity, stderr, quiet=quiet)
-    if fmt == "arrow" and is_terminal(stdout):
+    from batchcorder._cli.caching import cached_source, format_stats, warn_about_cache_options
+    from batchcorder._cli.engines import check_statements, open_engine
+    from batchcorder._cli.output import ResultWriter
+
+    stdout, stderr = standard_streams(args.stdout, args.stderr)
+    warn_about_cache_options(
+        args.disk, args.disk_capacity, args.memory_capacity, stderr, quiet=args.quiet
+    )
+    if args.format == "arrow" and is_terminal(stdout):
         raise CLIError(
             "--format arrow writes binary data: redirect standard output to a file or a pipe"
         )
-    session = open_engine(engine)
+    session = open_engine(args.engine)
     try:
-        check_statements(session, list(statements))
-        with cached_source(source, stdin, disk, disk_capacity, memory_capacity) as (
-            opened,
-            cache,
-        ):
+        check_statements(session, args.sql)
+        with cached_source(
+            args.source, args.stdin, args.disk, args.disk_capacity, args.memory_capacity
+        ) as (opened, cache):
             try:
-                report = [_timed_ingest(cache, opened, stderr, quiet=quiet)]
+                report = [_timed_ingest(cache, opened, stderr, args)]
                 session.register("src", cache)
-                writer = ResultWriter(fmt, stdout, max_rows=max_rows)
-                report.extend(_run_statements(session, statements, writer))
+                writer = ResultWriter(args.format, stdout, max_rows=args.max_rows)
+                report.extend(_run_statements(session, args.sql, writer))
             finally:
                 if not interrupted():  # an engine that is being stopped may not close
                     session.close()
-            if stats:
-                report.append(f"cache stats ({engine}):")
+            if args.stats:
+                report.append(f"cache stats ({args.engine}):")
                 stderr.write("\n".join(report) + "\n" + format_stats(cache.stats))
                 stderr.flush()
     finally:
@@ -223,61 +128,23 @@ def query(
     return 0
 
 
-def ingest(cache: StreamCache, source: Source, stderr: TextIO, quiet: bool = False) -> int:
-    """Pull the whole source into ``cache``, drawing a progress bar on ``stderr``.
+def _timed_ingest(cache: StreamCache, source: Any, stderr: TextIO, args: Any) -> str:
+    """Ingest, then the line of the ``--stats`` report that says how long it took."""
+    from batchcorder._cli.caching import ingest
 
-    Parameters
-    ----------
-    cache : StreamCache
-        The cache over ``source.reader``.
-    source : Source
-        The opened source, for its size and its name in messages.
-    stderr : text file
-        Where the bar goes, if it is a terminal.
-    quiet : bool, default False
-        No bar.
-
-    Returns
-    -------
-    int
-        The number of batches.
-
-    Raises
-    ------
-    CLIError
-        If the source turns out unreadable half-way, or the cache file
-        outgrows ``--disk-capacity``.
-
-    Examples
-    --------
-    >>> import io
-    >>> import pyarrow as pa
-    >>> from batchcorder._cli.sources import Source
-    >>> reader = pa.table({"x": [1, 2]}).to_reader()
-    >>> ingest(StreamCache(reader), Source(reader, "'x.arrow'", "arrow-file"), io.StringIO())
-    1
-    """
-    with (
-        bounded_stop(),
-        ingest_progress(stderr, enabled=not quiet, total_rows=source.total_rows) as progress,
-    ):
-        try:
-            return cache.ingest_all(progress=progress)
-        except DiskCapacityError as error:
-            raise CLIError(disk_full_message(error)) from error
-        except (pa.ArrowException, OSError, ValueError) as error:
-            raise CLIError(f"cannot read {source.label}: {one_line(error)}") from error
-
-
-def _timed_ingest(cache: StreamCache, source: Source, stderr: TextIO, *, quiet: bool) -> str:
-    """:func:`ingest`, then the line of the ``--stats`` report that says how long it took."""
     started = time.perf_counter()
-    ingest(cache, source, stderr, quiet=quiet)
-    return _ingest_line(cache, time.perf_counter() - started)
+    ingest(cache, source, stderr, quiet=args.quiet, disk_capacity=args.disk_capacity)
+    seconds, stats = time.perf_counter() - started, cache.stats
+    return (
+        f"ingest: {_plural(stats.ingested_rows, 'row')} in "
+        f"{_plural(stats.ingested_batches, 'batch')}, {seconds * 1000:.1f} ms"
+    )
 
 
 def _run_statements(session: Engine, statements: Sequence[str], writer: ResultWriter) -> list[str]:
     """Run every statement in order, writing its result; one ``--stats`` line each."""
+    from batchcorder._cli.engines import run_statement
+
     report: list[str] = []
 
     def run_all() -> None:
@@ -290,14 +157,6 @@ def _run_statements(session: Engine, statements: Sequence[str], writer: ResultWr
 
     session.run(run_all)
     return report
-
-
-def _ingest_line(cache: StreamCache, seconds: float) -> str:
-    stats = cache.stats
-    return (
-        f"ingest: {_plural(stats.ingested_rows, 'row')} in "
-        f"{_plural(stats.ingested_batches, 'batch')}, {seconds * 1000:.1f} ms"
-    )
 
 
 def _plural(count: int, noun: str) -> str:

@@ -10,20 +10,17 @@ import os
 import resource
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import pyarrow as pa
 
-from batchcorder import StreamCache
-from batchcorder._cli.arguments import add_source_argument, command_keywords, count
-from batchcorder._cli.caching import cached_source, warn_about_cache_options
-from batchcorder._cli.errors import CLIError, one_line, os_reason
-from batchcorder._cli.query import ingest
+from batchcorder._cli.arguments import add_source_argument, count
+from batchcorder._cli.errors import CLIError, note, one_line, os_reason, standard_streams
 from batchcorder._cli.sizes import format_size
-from batchcorder._cli.streams import note, standard_streams
 from batchcorder.errors import DiskCapacityError
 
 if TYPE_CHECKING:
+    from batchcorder import StreamCache
     from batchcorder._cli.sources import Source
     from batchcorder.flight import CacheServer
 
@@ -51,7 +48,8 @@ examples:
   BC_TOKEN=$(openssl rand -hex 24) batchcorder serve big.csv --host 0.0.0.0 \\
       --token-env BC_TOKEN --tls-cert server.pem --tls-key server.key \\
       --disk /var/tmp/bc --disk-capacity 50GiB
-  BC_PASSWORD=... batchcorder serve big.csv --username reader --password-env BC_PASSWORD
+  BC_PASSWORD=... batchcorder serve big.csv --username reader \\
+      --password-env BC_PASSWORD
 
 Tokens and passwords have at least 16 characters. Credentials are refused over
 plain gRPC on an address other than loopback unless --allow-insecure is given.
@@ -78,35 +76,12 @@ def _port(text: str) -> int:
 
 
 def add_serve_parser(commands: Any) -> argparse.ArgumentParser:
-    """Add the ``serve`` subcommand to ``commands`` (what ``add_subparsers`` returned).
-
-    The cache options (``--disk`` ...) and ``--quiet``/``--debug`` are added by
-    the caller, as for the other subcommands; running the command calls
-    :func:`run_serve`.
-
-    Parameters
-    ----------
-    commands : argparse subparsers action
-
-    Returns
-    -------
-    argparse.ArgumentParser
-        The ``serve`` parser.
-
-    Examples
-    --------
-    >>> import argparse
-    >>> parser = argparse.ArgumentParser(prog="batchcorder")
-    >>> _ = add_serve_parser(parser.add_subparsers(dest="command"))
-    >>> args = parser.parse_args(["serve", "data.parquet", "--port", "8815"])
-    >>> args.source, args.host, args.port, args.name, args.run is run_serve
-    ('data.parquet', '127.0.0.1', 8815, 'cache', True)
-    """
+    """Add the ``serve`` subcommand to ``commands`` (what ``add_subparsers`` returned)."""
     parser: argparse.ArgumentParser = commands.add_parser(
         "serve",
         help="cache a Parquet, CSV or Arrow IPC file, or an Arrow IPC stream on standard "
         "input, and serve it over Arrow Flight until Ctrl-C",
-        description="Cache SOURCE, read it once, and serve it over Arrow Flight until "
+        description="Cache SOURCE, read it once, and serve it over Arrow Flight until\n"
         "Ctrl-C (or SIGTERM). Prints the location clients connect to.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -181,20 +156,7 @@ def run_serve(args: argparse.Namespace) -> int:
         # gRPC logs its own lines to standard error (a port in use, ...); the
         # error batchcorder reports says the same in one line.
         os.environ.setdefault("GRPC_VERBOSITY", "NONE")
-    flight = (
-        "host",
-        "port",
-        "name",
-        "token_env",
-        "username",
-        "password_env",
-        "tls_cert",
-        "tls_key",
-        "tls_client_ca",
-        "allow_insecure",
-        "endpoints",
-    )
-    return serve_source(args.source, **command_keywords(args, *flight))
+    return serve_source(args)
 
 
 def _read_secret(option: str, variable: str | None) -> str | None:
@@ -323,96 +285,44 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def serve_source(
-    source: str,
-    *,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    name: str = "cache",
-    token_env: str | None = None,
-    username: str | None = None,
-    password_env: str | None = None,
-    tls_cert: str | None = None,
-    tls_key: str | None = None,
-    tls_client_ca: str | None = None,
-    allow_insecure: bool = False,
-    endpoints: int = _DEFAULT_ENDPOINTS,
-    disk: str | None = None,
-    disk_capacity: int | None = None,
-    memory_capacity: int | None = None,
-    quiet: bool = False,
-    stdin: BinaryIO | None = None,
-    stdout: BinaryIO | None = None,
-    stderr: TextIO | None = None,
-) -> int:
-    """Cache ``source``, serve it over Arrow Flight, pull it once, serve until Ctrl-C.
+def serve_source(args: argparse.Namespace) -> int:
+    """Cache ``source``, serve it over Arrow Flight, pull it once, serve until Ctrl-C; return 0.
 
     The server starts first and its location is written to ``stdout`` (one
-    line), so that clients can read while the source is pulled; the whole
-    source is then ingested (a progress bar on a terminal), and the server
-    runs until SIGINT or SIGTERM, which stop it normally (status 0). The
-    cache, and in disk mode its file, is removed on the way out.
-
-    Parameters
-    ----------
-    source : str
-        A Parquet, CSV/TSV or Arrow IPC file, or ``-`` for an Arrow IPC
-        stream on ``stdin``.
-    host, port : optional
-        Where to listen; loopback and a free port by default.
-    name : str, default "cache"
-        The flight's name.
-    token_env : str, optional
-        The environment variable holding the bearer token every call needs
-        (at least :data:`MIN_SECRET_LENGTH` characters).
-    username, password_env : str, optional
-        Basic auth: the user name, and the environment variable holding the
-        password (at least :data:`MIN_SECRET_LENGTH` characters).
-    tls_cert, tls_key : str, optional
-        PEM files: serve over TLS.
-    tls_client_ca : str, optional
-        A PEM file of roots: mutual TLS, clients need a certificate they sign.
-    allow_insecure : bool, default False
-        Send credentials over plain gRPC to an address other than loopback.
-    endpoints : int, default 4
-        The most batch ranges clients are offered.
-    disk, disk_capacity, memory_capacity : optional
-        Disk mode, as for ``batchcorder query``.
-    quiet : bool, default False
-        No progress bar, no messages but errors.
-    stdin : binary file, optional
-        Where ``-`` reads from.
-    stdout : binary file, optional
-        Where the location goes.
-    stderr : text file, optional
-        Where the messages go.
-
-    Returns
-    -------
-    int
-        0 once stopped by a signal.
+    line), so that clients can read while the source is pulled; then the
+    whole source is ingested, and the server runs until SIGINT or SIGTERM,
+    which stop it normally. The cache, and its file, is removed on the way
+    out. The options are those of ``batchcorder serve --help``.
 
     Raises
     ------
     CLIError
-        For bad input: an unreadable source, a port that is taken, ...; and
-        if the source fails (a producer that stops before the end of its
-        stream): every client is told, then the server stops.
+        For bad input (an unreadable source, a port that is taken, ...), and
+        when the source fails: every client is told, then the server stops.
     KeyboardInterrupt
         If interrupted before the whole source is read.
     """
-    stdout, stderr = standard_streams(stdout, stderr)
-    warn_about_cache_options(disk, disk_capacity, memory_capacity, stderr, quiet=quiet)
-    security = _read_security(token_env, username, password_env, (tls_cert, tls_key, tls_client_ca))
-    _check_exposure(host, security, stderr, allow_insecure=allow_insecure, quiet=quiet)
-    location = _listen_location(host, port, security.certificates is not None)
-    with cached_source(source, stdin, disk, disk_capacity, memory_capacity) as (opened, cache):
-        server = _start_server(cache, location, name, security, endpoints)
+    from batchcorder._cli.caching import cached_source, warn_about_cache_options
+
+    stdout, stderr = standard_streams(args.stdout, args.stderr)
+    disk, disk_capacity, quiet = args.disk, args.disk_capacity, args.quiet
+    warn_about_cache_options(disk, disk_capacity, args.memory_capacity, stderr, quiet=quiet)
+    tls = (args.tls_cert, args.tls_key, args.tls_client_ca)
+    security = _read_security(args.token_env, args.username, args.password_env, tls)
+    _check_exposure(args.host, security, stderr, allow_insecure=args.allow_insecure, quiet=quiet)
+    location = _listen_location(args.host, args.port, security.certificates is not None)
+    with cached_source(args.source, args.stdin, disk, disk_capacity, args.memory_capacity) as (
+        opened,
+        cache,
+    ):
+        server = _start_server(cache, location, args.name, security, args.endpoints)
         try:
             stdout.write(f"{server.location}\n".encode())
             stdout.flush()
             _say_where_else(server, stderr, quiet=quiet)
-            if _ingest_unless_stopped(cache, opened, server, disk, stderr, quiet=quiet):
+            if _ingest_unless_stopped(
+                cache, opened, server, (disk, disk_capacity), stderr, quiet=quiet
+            ):
                 _serve_until_stopped(server, cache, stderr, quiet=quiet)
         finally:
             abandoned = not _close_server(server, stderr, quiet=quiet)
@@ -461,7 +371,7 @@ def _ingest_unless_stopped(
     cache: StreamCache,
     opened: Source,
     server: CacheServer,
-    disk: str | None,
+    disk: tuple[str | None, int | None],
     stderr: TextIO,
     *,
     quiet: bool,
@@ -473,12 +383,14 @@ def _ingest_unless_stopped(
     server as it would a moment later. Before that, it interrupts. If the
     source fails, the server tells its clients before the error is raised.
     """
+    from batchcorder._cli.caching import ingest
+
     try:
-        ingest(cache, opened, stderr, quiet=quiet)
+        ingest(cache, opened, stderr, quiet=quiet, disk_capacity=disk[1])
     except CLIError as error:
         cause = error.__cause__ if error.__cause__ is not None else error
         server.report_failure(cause)
-        raise (_file_system_error(cause, disk) or error) from cause
+        raise (_file_system_error(cause, disk[0]) or error) from cause
     except KeyboardInterrupt:
         if not cache.upstream_exhausted:
             raise

@@ -4,101 +4,68 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["format_size", "parse_size"]
+__all__ = ["Size", "format_size", "parse_size", "written_size"]
 
-_UNITS: dict[str, int] = {
-    "": 1,
-    "b": 1,
-    "kb": 1000,
-    "mb": 1000**2,
-    "gb": 1000**3,
-    "tb": 1000**4,
-    "k": 1024,
-    "m": 1024**2,
-    "g": 1024**3,
-    "t": 1024**4,
-    "kib": 1024,
-    "mib": 1024**2,
-    "gib": 1024**3,
-    "tib": 1024**4,
-}
-
-_SIZE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-zA-Z]*)\s*")
+_POWERS = {"": 0, "b": 0, "k": 1, "m": 2, "g": 3, "t": 4}
+_SIZE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(?:([kmgt]?)(b?)|([kmgt])ib)\s*", re.IGNORECASE)
 
 
-def parse_size(text: str) -> int:
-    """Parse a byte size such as ``512MB``, ``2GiB``, ``1.5G`` or ``1048576``.
+class Size(int):
+    """A byte count that remembers how it was written, to say it back the same way."""
 
-    ``KB``, ``MB``, ``GB`` and ``TB`` are powers of 1000; ``KiB``, ``MiB``,
-    ``GiB`` and ``TiB`` are powers of 1024, and so are the one-letter forms
-    ``K``, ``M``, ``G`` and ``T`` (as in ``java -Xmx2G``). Case does not
-    matter; a bare number is a count of bytes.
+    written: str
 
-    Parameters
-    ----------
-    text : str
-        The size as typed.
 
-    Returns
-    -------
-    int
-        The size in bytes, rounded down to a whole byte.
+def parse_size(text: str) -> Size:
+    """Parse ``512MB``, ``2GiB``, ``1.5G`` or ``1048576`` into bytes, rounded down.
 
-    Raises
-    ------
-    ValueError
-        If ``text`` is not a size, or is zero.
+    ``KB``, ``MB``, ``GB``, ``TB`` are powers of 1000; ``KiB`` ... ``TiB`` and
+    the one-letter ``K``, ``M``, ``G``, ``T`` (as in ``java -Xmx2G``) powers of
+    1024. Case does not matter.
 
     Examples
     --------
-    >>> parse_size("512MB")
-    512000000
-    >>> parse_size("2GiB")
-    2147483648
-    >>> parse_size("1.5 k")
-    1536
+    >>> parse_size("512MB"), parse_size("2GiB"), parse_size("1.5 k"), parse_size("10MB").written
+    (512000000, 2147483648, 1536, '10MB')
     >>> parse_size("12XB")
     Traceback (most recent call last):
     ...
     ValueError: invalid size '12XB': use a number with an optional unit, such as 512MB or 2GiB
     """
     match = _SIZE.fullmatch(text)
-    unit = match.group(2).lower() if match else ""
-    if match is None or unit not in _UNITS:
+    if match is None:
         raise ValueError(
             f"invalid size {text!r}: use a number with an optional unit, such as 512MB or 2GiB"
         )
-    size = int(float(match.group(1)) * _UNITS[unit])
+    number, decimal_prefix, byte, binary_prefix = match.groups()
+    prefix = (binary_prefix or decimal_prefix or "").lower()
+    base = 1000 if decimal_prefix and byte else 1024
+    size = Size(float(number) * base ** _POWERS[prefix])
     if size <= 0:
         raise ValueError(f"invalid size {text!r}: it must be at least one byte")
+    size.written = text.strip()
     return size
 
 
 def format_size(size: int) -> str:
-    """Format a byte count for people, in powers of 1024.
+    """A byte count for people, in powers of 1024: ``'512 B'``, ``'1.5 KiB'``, ``'2.0 GiB'``."""
+    value, unit = float(size), "B"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            break
+        value /= 1024
+    return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
 
-    Parameters
-    ----------
-    size : int
-        A number of bytes.
 
-    Returns
-    -------
-    str
-        For example ``'512 B'``, ``'1.5 KiB'`` or ``'2.0 GiB'``.
+def written_size(size: int) -> str:
+    """``size`` as the user wrote it, with its bytes: ``10MB (10,000,000 bytes)``.
 
     Examples
     --------
-    >>> format_size(512)
-    '512 B'
-    >>> format_size(1536)
-    '1.5 KiB'
-    >>> format_size(parse_size("2GiB"))
-    '2.0 GiB'
+    >>> written_size(parse_size("10MB")), written_size(2048)
+    ('10MB (10,000,000 bytes)', '2,048 bytes (2.0 KiB)')
     """
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")  # pragma: no cover
+    written = getattr(size, "written", None)
+    if written is None:
+        return f"{size:,} bytes" + (f" ({format_size(size)})" if size >= 1024 else "")
+    return f"{written} ({size:,} bytes)" if written != str(int(size)) else f"{size:,} bytes"

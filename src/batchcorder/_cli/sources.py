@@ -15,13 +15,22 @@ from pathlib import Path
 from typing import BinaryIO, TypeVar
 
 import pyarrow as pa
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
 
-from batchcorder._cli.defaults import BATCH_ROWS
 from batchcorder._cli.errors import CLIError, one_line, os_reason
 
-__all__ = ["STDIN", "IncompleteStreamError", "Source", "detect_kind", "open_source"]
+__all__ = [
+    "BATCH_ROWS",
+    "STDIN",
+    "IncompleteStreamError",
+    "Source",
+    "detect_kind",
+    "open_source",
+]
+
+#: Rows per batch where the command chooses (Parquet sources, the demo's
+#: stream): 2**16, pyarrow's own default for readers, large enough that the
+#: per-batch overhead is noise and small enough that a batch stays a few MiB.
+BATCH_ROWS = 65_536
 
 _Reader = TypeVar("_Reader")
 
@@ -136,17 +145,9 @@ def _open_complete_stream(raw: BinaryIO, label: str) -> Source:
 class Source:
     """An opened SOURCE.
 
-    Attributes
-    ----------
-    reader : pyarrow.RecordBatchReader
-        The stream, not yet read.
-    label : str
-        How messages name it: the path as given, quoted, or ``standard input``.
-    kind : str
-        ``parquet``, ``csv``, ``arrow-file`` or ``arrow-stream``.
-    total_rows : int or None
-        Rows in the whole source when known up front (Parquet), for the
-        progress bar.
+    Its ``reader`` (not yet read), ``label`` for messages, ``kind`` (``parquet``,
+    ``csv``, ``arrow-file``, ``arrow-stream``) and ``total_rows`` when known up
+    front (Parquet), for the progress bar.
     """
 
     reader: pa.RecordBatchReader
@@ -162,31 +163,12 @@ class Source:
 
 
 def detect_kind(head: bytes, name: str) -> str | None:
-    """Tell a source's kind from its first bytes, then from its file name.
-
-    Parameters
-    ----------
-    head : bytes
-        The first bytes of the data (at least 6 when the file has them).
-    name : str
-        The file name; only its suffixes are looked at.
-
-    Returns
-    -------
-    str or None
-        ``parquet``, ``arrow-file``, ``arrow-stream``, ``csv`` or ``tsv``;
-        None if neither the bytes nor the name tell.
+    """A source's kind from its magic bytes, else its name (``.csv``, ``.tsv``, compressed); or None.
 
     Examples
     --------
-    >>> detect_kind(b"PAR1\\x15\\x04", "data.bin")
-    'parquet'
-    >>> detect_kind(b"ARROW1\\x00\\x00", "x")
-    'arrow-file'
-    >>> detect_kind(b"\\xff\\xff\\xff\\xff\\x10\\x01", "x")
-    'arrow-stream'
-    >>> detect_kind(b"id,name", "events.csv.gz")
-    'csv'
+    >>> detect_kind(b"PAR1\x15\x04", "data.bin"), detect_kind(b"id,name", "events.csv.gz")
+    ('parquet', 'csv')
     >>> detect_kind(b"hello", "notes.txt") is None
     True
     """
@@ -205,41 +187,13 @@ def detect_kind(head: bytes, name: str) -> str | None:
 
 
 def open_source(spec: str, stdin: BinaryIO | None = None) -> Source:
-    """Open SOURCE as a stream: a Parquet, CSV/TSV or Arrow IPC file, or ``-``.
+    """Open SOURCE, a path or ``-`` (an Arrow IPC stream on ``stdin``), as a stream.
 
-    The kind comes from the file's magic bytes (Parquet, Arrow IPC file,
-    Arrow IPC stream), else from its name (``.csv``, ``.tsv``, optionally
-    compressed: ``.csv.gz``, ...). ``-`` reads an Arrow IPC stream from
-    ``stdin``.
-
-    Parameters
-    ----------
-    spec : str
-        A path, or ``-``.
-    stdin : binary file, optional
-        Where ``-`` reads from; ``sys.stdin.buffer`` by default.
-
-    Returns
-    -------
-    Source
-        The opened stream; close it when done.
-
-    Raises
-    ------
-    CLIError
-        If the file cannot be read or its kind cannot be told.
+    Raises :class:`CLIError` if it cannot be read or its kind cannot be told;
+    close the returned :class:`Source` when done.
 
     Examples
     --------
-    >>> import io
-    >>> import pyarrow as pa
-    >>> table = pa.table({"x": [1, 2, 3]})
-    >>> data = io.BytesIO()
-    >>> with pa.ipc.new_stream(data, table.schema) as writer:
-    ...     writer.write_table(table)
-    >>> source = open_source("-", io.BytesIO(data.getvalue()))
-    >>> source.kind, source.reader.read_all().num_rows
-    ('arrow-stream', 3)
     >>> open_source("no/such/file.parquet")
     Traceback (most recent call last):
     ...
@@ -296,6 +250,8 @@ def _open_stdin(stdin: BinaryIO | None) -> Source:
 
 
 def _open_parquet(path: Path, label: str) -> Source:
+    import pyarrow.parquet as pq
+
     parquet = pq.ParquetFile(path)
     batches = parquet.iter_batches(batch_size=BATCH_ROWS)
     reader = pa.RecordBatchReader.from_batches(parquet.schema_arrow, batches)
@@ -339,6 +295,8 @@ def _open_ipc_stream(path: Path, label: str) -> Source:
 
 
 def _open_csv(path: Path, label: str, delimiter: str = ",") -> Source:
+    import pyarrow.csv as pa_csv
+
     stream = pa.input_stream(os.fspath(path), compression="detect")
     options = pa_csv.ParseOptions(delimiter=delimiter)
     reader = _opened_over(stream, lambda opened: pa_csv.open_csv(opened, parse_options=options))
