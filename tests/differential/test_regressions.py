@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 
 from tests.differential.engines import PATHS
-from tests.differential.harness import first_mismatch
+from tests.differential.harness import Source, first_mismatch
 from tests.differential.queries import (
     Aggregate,
     And,
@@ -27,7 +27,7 @@ from tests.differential.queries import (
     StringMatch,
     Table,
 )
-from tests.differential.strategies import schema
+from tests.differential.strategies import U_SCHEMA, schema
 
 
 def make_batch(table_schema: pa.Schema, rows: int, **columns: list[Any]) -> pa.RecordBatch:
@@ -98,5 +98,6 @@ CASES: dict[str, tuple[pa.Schema, list[pa.RecordBatch], list[Query]]] = {
 @pytest.mark.parametrize("case", CASES)
 def test_case_answers_as_over_the_table(case: str) -> None:
     table_schema, batches, queries = CASES[case]
-    mismatch = first_mismatch(table_schema, batches, queries, PATHS)
+    sources = {"t": Source(table_schema, batches), "u": Source(U_SCHEMA, [])}
+    mismatch = first_mismatch(sources, queries, PATHS)
     assert mismatch is None, mismatch

@@ -1,0 +1,115 @@
+"""pyarrow's dataset API over every dataset of a cache answers as over a plain dataset of the table.
+
+Hypothesis generates a table with columns of numeric, decimal, temporal and
+dictionary types (and columns no call uses), filters (``is_in`` with value
+sets of other types, comparisons with scalars of other types, casts of
+strings and checked arithmetic that raise, and/or/not of those) and calls
+(``to_table``, ``to_batches``, ``head``, ``count_rows``, ``scanner(...)`` and
+its methods; :mod:`tests.differential.datasets`). Every call runs twice on
+``batchcorder.dataset(cache)``, ``batchcorder.adapters.duckdb.dataset(cache)``
+and ``batchcorder.adapters.datafusion.dataset(cache)``, over caches in every
+storage mode, each fresh, partly ingested or fully ingested when the dataset
+is made, and must answer as the same call on a ``pyarrow.dataset`` of the
+table's batches — or raise an error of the same kind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, note, settings
+from hypothesis import strategies as st
+
+from tests.conftest import MODES
+from tests.differential.compare import Outcome, difference
+from tests.differential.datasets import DATASETS, Call, calls, dataset_tables, plain_dataset
+from tests.differential.harness import STATES, Caches, Source
+
+#: Examples per run; each makes up to 4 calls on 3 datasets in 3 modes.
+EXAMPLES = 4 * int(os.environ.get("BATCHCORDER_DIFFERENTIAL_EXAMPLES", "50"))
+
+
+def _outcome(call: Call, dataset: object) -> Outcome:
+    try:
+        return Outcome(call(dataset))  # type: ignore[arg-type]
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as error:  # an engine's panic included
+        return Outcome(None, error)
+
+
+def _problem(expected: Outcome, got: Outcome) -> str | None:
+    """What is wrong with ``got``, or None."""
+    if expected.error is not None:
+        if got.error is None:
+            assert got.table is not None
+            return (
+                f"the plain dataset raised {expected.error_type} ({expected.error_kind}): "
+                f"{expected.error}; the cache's answered {got.table.num_rows} rows"
+            )
+        if got.error_kind != expected.error_kind:
+            return (
+                f"raised {got.error_type} ({got.error_kind}): {got.error}; the plain dataset "
+                f"{expected.error_type} ({expected.error_kind}): {expected.error}"
+            )
+        return None
+    if got.error is not None:
+        return f"raised {got.error_type} ({got.error_kind}): {got.error}"
+    assert expected.table is not None and got.table is not None
+    return difference(
+        expected.table,
+        got.table,
+        order_columns=None,
+        positional=True,
+        strict_zero=True,
+        tolerances={},
+    )
+
+
+def dataset_mismatch(source: Source, drawn: list[Call], rotation: int, partial: int) -> str | None:
+    """Run ``drawn`` on every dataset of a cache of ``source`` in every mode and state;
+    describe the first answer unlike the plain dataset's, or return None."""
+    table = source.table()
+    expected = [_outcome(call, plain_dataset(table)) for call in drawn]
+    with tempfile.TemporaryDirectory() as directory:
+        for index, mode in enumerate(MODES):
+            caches = Caches({"t": source}, mode, Path(directory), partial)
+            try:
+                for number, (name, make) in enumerate(DATASETS.items()):
+                    state = STATES[(number + index + rotation) % 3]
+                    where = f"{name}, {mode} mode, {state} cache"
+                    try:
+                        dataset = make(caches.open(state)["t"])
+                    except (KeyboardInterrupt, SystemExit):
+                        raise
+                    except BaseException as error:
+                        return f"{where}: making the dataset raised {error!r}"
+                    for call, want in zip(drawn, expected, strict=True):
+                        for replay in (1, 2):
+                            problem = _problem(want, _outcome(call, dataset))
+                            if problem is not None:
+                                return f"{where}, run {replay}:\n  {call.describe()}\n  {problem}"
+            finally:
+                caches.close()
+    return None
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(data=st.data())
+def test_every_dataset_of_a_cache_answers_as_a_plain_dataset(data: st.DataObject) -> None:
+    schema, batches, seeds = data.draw(dataset_tables(), label="table")
+    drawn = data.draw(st.lists(calls(schema, seeds), min_size=1, max_size=4), label="calls")
+    rotation = data.draw(st.integers(0, 2), label="states")
+    partial = data.draw(st.integers(1, 3), label="batches a partly ingested cache holds")
+    for call in drawn:
+        note(call.describe())
+    mismatch = dataset_mismatch(Source(schema, batches), drawn, rotation, partial)
+    assert mismatch is None, mismatch
