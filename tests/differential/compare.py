@@ -279,3 +279,48 @@ def error_kind(error: BaseException) -> str:
     if name in ("ArrowTypeError", "BinderException", "SchemaError", "InvalidOperationError"):
         return "type"
     return name
+
+
+# -- failures --------------------------------------------------------------------
+
+
+class Mismatch(AssertionError):
+    """A cache's answer differs from the plain table's.
+
+    One subclass per kind of difference, so that Hypothesis, which tells
+    failures apart by exception type, shrinks and reports each kind on its own
+    instead of letting the most frequent one hide the others.
+    """
+
+
+class WrongAnswer(Mismatch):
+    """Both answered; the rows differ."""
+
+
+class ErrorHidden(Mismatch):
+    """The table raised; the cache answered."""
+
+
+class OtherError(Mismatch):
+    """Both raised, errors of different kinds."""
+
+
+class CacheRaised(Mismatch):
+    """The table answered; the cache raised."""
+
+
+class CachePanicked(Mismatch):
+    """The table answered (or raised an ordinary error); the engine panicked over the cache."""
+
+
+class RegistrationFailed(Mismatch):
+    """Opening the cache on the path raised."""
+
+
+def classify(expected: Outcome, got: Outcome) -> type[Mismatch]:
+    """The kind of difference between two outcomes known to differ."""
+    if got.error_kind == "panic":
+        return CachePanicked
+    if got.error is None:
+        return WrongAnswer if expected.error is None else ErrorHidden
+    return CacheRaised if expected.error is None else OtherError

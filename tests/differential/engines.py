@@ -64,6 +64,14 @@ class EnginePath:
     def __repr__(self) -> str:
         return self.name
 
+    @property
+    def engine(self) -> str:
+        """The engine the path runs on: ``duckdb``, ``polars`` or ``datafusion``."""
+        for engine in ("datafusion", "polars"):
+            if engine in self.name:
+                return engine
+        return "duckdb"
+
 
 def _duckdb_table(relation: duckdb.DuckDBPyRelation) -> pa.Table:
     to_arrow_table = getattr(relation, "to_arrow_table", None)
@@ -338,3 +346,12 @@ PATHS: list[EnginePath] = [
         limits=datafusion_table_dataset,
     ),
 ]
+
+
+#: The engines of :data:`PATHS`.
+ENGINES = ("duckdb", "polars", "datafusion")
+
+
+def paths_of(engine: str) -> list[EnginePath]:
+    """The paths of :data:`PATHS` running on ``engine``."""
+    return [path for path in PATHS if path.engine == engine]

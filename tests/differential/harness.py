@@ -31,7 +31,10 @@ from hypothesis.control import currently_in_test_context
 from batchcorder import StreamCache
 from tests.conftest import MODES, mode_kwargs
 from tests.differential.compare import (
+    Mismatch,
     Outcome,
+    RegistrationFailed,
+    classify,
     difference,
     strict_zero_sign,
     subset_difference,
@@ -136,12 +139,12 @@ def _unordered_difference(
     if unlimited.error is not None or unlimited.table is None:
         return None
     if query.relation.cuts:
+        # Which rows the cut keeps depends on scan order: at most that many.
+        cap = query.relation.rows  # type: ignore[attr-defined]
+        if output.limit is not None:
+            cap = min(cap, output.limit)
         return subset_difference(
-            unlimited.table,
-            got,
-            exact_rows=None,
-            max_rows=expected.table.num_rows,
-            tolerances=bounds,
+            unlimited.table, got, exact_rows=None, max_rows=cap, tolerances=bounds
         )
     return subset_difference(
         unlimited.table,
@@ -185,7 +188,7 @@ def check(path: EnginePath, query: Query, reference: Reference, got: Outcome) ->
 
 
 @dataclass(frozen=True)
-class Mismatch:
+class Found:
     """The first wrong answer of one run."""
 
     path: EnginePath
@@ -193,6 +196,7 @@ class Mismatch:
     state: str
     replay: int
     problem: str
+    kind: type[Mismatch]
 
 
 class Caches:
@@ -239,20 +243,22 @@ class Caches:
 
 def _run_path(
     path: EnginePath, caches: dict[str, StreamCache], queries: list[Query], reference: Reference
-) -> Iterator[tuple[Query | None, int, str]]:
-    """Every query on ``path`` over ``caches``, twice: (query, run, problem) for each mismatch."""
+) -> Iterator[tuple[Query | None, int, str, type[Mismatch]]]:
+    """Every query on ``path`` over ``caches``, twice: (query, run, problem, kind) for each
+    mismatch."""
     try:
         run = path.over_cache(caches)
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as error:  # a panic at registration too
-        yield None, 1, f"registration raised {error!r}"
+        yield None, 1, f"registration raised {error!r}", RegistrationFailed
         return
     for query in queries:
         for replay in (1, 2):
-            problem = check(path, query, reference, outcome(run, query))
+            got = outcome(run, query)
+            problem = check(path, query, reference, got)
             if problem is not None:
-                yield query, replay, problem
+                yield query, replay, problem, classify(reference.answer(query), got)
 
 
 def _run_mode(
@@ -261,17 +267,17 @@ def _run_mode(
     states: list[str],
     queries: list[Query],
     references: dict[str, Reference],
-) -> Mismatch | None:
+) -> Found | None:
     """Every query on every path, path ``n`` over caches in ``states[n]``; the first mismatch.
 
     The first mismatch ends the run, which keeps shrinking a failing example fast.
     """
     try:
         for path, state in zip(paths, states, strict=True):
-            for query, replay, problem in _run_path(
+            for query, replay, problem, kind in _run_path(
                 path, caches.open(state), queries, references[path.name]
             ):
-                return Mismatch(path, query, state, replay, problem)
+                return Found(path, query, state, replay, problem, kind)
     finally:
         caches.close()
     return None
@@ -283,10 +289,10 @@ def first_mismatch(
     paths: list[EnginePath],
     rotation: int = 0,
     partial: int = 1,
-) -> str | None:
+) -> Mismatch | None:
     """Run ``queries`` on ``paths`` over caches of ``sources`` in every mode and state;
-    describe the first answer that differs from the same path's answer over the tables, or
-    return None.
+    return the first answer that differs from the same path's answer over the tables, as a
+    :class:`~tests.differential.compare.Mismatch` of its kind to raise, or None.
 
     In mode ``m``, path ``n`` reads caches in state ``STATES[(n + m + rotation) % 3]``; a
     partly ingested cache has ``partial`` batches pulled (at least one batch is left).
@@ -313,7 +319,7 @@ def first_mismatch(
             ]
             before = [path.name for path in paths[: paths.index(mismatch.path)]]
             what = mismatch.query.describe() if mismatch.query is not None else "registration"
-            return (
+            return mismatch.kind(
                 f"{mismatch.path.name}, {mode} mode, {mismatch.state} cache, run "
                 f"{mismatch.replay} (paths that ran before in this mode: {before}):\n  {what}\n"
                 f"  {mismatch.problem}\nThe same path and query alone, on new caches, "

@@ -23,7 +23,12 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 from tests.conftest import MODES
-from tests.differential.compare import Outcome, difference
+from tests.differential.compare import (
+    Outcome,
+    RegistrationFailed,
+    classify,
+    difference,
+)
 from tests.differential.datasets import DATASETS, Call, calls, dataset_tables, plain_dataset
 from tests.differential.harness import STATES, Caches, Source
 
@@ -85,12 +90,16 @@ def dataset_mismatch(source: Source, drawn: list[Call], rotation: int, partial: 
                     except (KeyboardInterrupt, SystemExit):
                         raise
                     except BaseException as error:
-                        return f"{where}: making the dataset raised {error!r}"
+                        return RegistrationFailed(f"{where}: making the dataset raised {error!r}")
                     for call, want in zip(drawn, expected, strict=True):
                         for replay in (1, 2):
-                            problem = _problem(want, _outcome(call, dataset))
+                            got = _outcome(call, dataset)
+                            problem = _problem(want, got)
                             if problem is not None:
-                                return f"{where}, run {replay}:\n  {call.describe()}\n  {problem}"
+                                kind = classify(want, got)
+                                return kind(
+                                    f"{where}, run {replay}:\n  {call.describe()}\n  {problem}"
+                                )
             finally:
                 caches.close()
     return None
@@ -112,4 +121,5 @@ def test_every_dataset_of_a_cache_answers_as_a_plain_dataset(data: st.DataObject
     for call in drawn:
         note(call.describe())
     mismatch = dataset_mismatch(Source(schema, batches), drawn, rotation, partial)
-    assert mismatch is None, mismatch
+    if mismatch is not None:
+        raise mismatch

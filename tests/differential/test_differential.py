@@ -30,17 +30,20 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from tests.differential.engines import PATHS
+from tests.differential.engines import ENGINES, paths_of
 from tests.differential.harness import Source, first_mismatch
 from tests.differential.strategies import U_SCHEMA, other_tables, queries, tables
 
-#: Examples per run; each runs up to 3 queries on every path in every mode.
+#: Examples per run and engine; each runs up to 3 queries on each of the engine's
+#: paths in every mode.
 EXAMPLES = int(os.environ.get("BATCHCORDER_DIFFERENTIAL_EXAMPLES", "50"))
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -49,17 +52,20 @@ EXAMPLES = int(os.environ.get("BATCHCORDER_DIFFERENTIAL_EXAMPLES", "50"))
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(data=st.data())
-def test_every_path_over_a_cache_answers_as_over_the_table(data: st.DataObject) -> None:
+def test_every_path_over_a_cache_answers_as_over_the_table(
+    engine: str, data: st.DataObject
+) -> None:
     schema, batches = data.draw(tables(), label="table t")
     other = data.draw(other_tables(), label="table u")
     drawn = data.draw(
         st.lists(queries({"t": batches, "u": other}), min_size=1, max_size=3), label="queries"
     )
-    paths = data.draw(st.permutations(PATHS), label="path order")
+    paths = data.draw(st.permutations(paths_of(engine)), label="path order")
     rotation = data.draw(st.integers(0, 2), label="states")
     partial = data.draw(st.integers(1, 4), label="batches a partly ingested cache holds")
     for query in drawn:
         note(f"query: {query.describe()}")
     sources = {"t": Source(schema, batches), "u": Source(U_SCHEMA, other)}
     mismatch = first_mismatch(sources, drawn, paths, rotation, partial)
-    assert mismatch is None, mismatch
+    if mismatch is not None:
+        raise mismatch
