@@ -40,7 +40,7 @@ from tests.differential.strategies import U_SCHEMA, other_tables, queries, table
 
 #: Examples per run and engine; each runs up to 3 queries on each of the engine's
 #: paths in every mode.
-EXAMPLES = int(os.environ.get("BATCHCORDER_DIFFERENTIAL_EXAMPLES", "50"))
+EXAMPLES = int(os.environ.get("BATCHCORDER_DIFFERENTIAL_EXAMPLES", "40"))
 
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -7,6 +7,7 @@ Hypothesis draws.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pyarrow as pa
@@ -26,6 +27,7 @@ from tests.differential.queries import (
     SortKey,
     StringMatch,
     Table,
+    Window,
 )
 from tests.differential.strategies import U_SCHEMA, schema
 
@@ -91,6 +93,35 @@ CASES: dict[str, tuple[pa.Schema, list[pa.RecordBatch], list[Query]]] = {
                 GroupBy(("cat",), (Aggregate("count_star"), Aggregate("sum", "k"))),
             )
         ],
+    ),
+    # Polars (2.1) panicked on a window function over a cache scan with columns
+    # the query does not use.
+    "window function, other columns unused": (
+        STRINGS,
+        [
+            make_batch(STRINGS, 2, id=[0, 1], k=[1, 1], f=[1.0, 2.0], s=["a", "b"]),
+            make_batch(STRINGS, 1, id=[2], k=[2], f=[3.0], s=["c"]),
+        ],
+        [Query(Table(), None, Select(("id", "k", Window("sum", "f", "k"))))],
+    ),
+    # DataFusion orders NaN above every number; a dataset made for it must too.
+    "NaN above a bound": (
+        STRINGS,
+        [
+            make_batch(STRINGS, 2, id=[0, 1], f=[math.nan, 0.5]),
+            make_batch(STRINGS, 2, id=[2, 3], f=[1.0, math.nan]),
+        ],
+        [Query(Table(), Compare("f", ">", 0.9999), EVERYTHING)],
+    ),
+    # Polars raises on comparing a list column with a list; statistics that rule
+    # out every batch by the other half of the filter must not hide that.
+    "a raising list comparison behind a bound no batch meets": (
+        STRINGS,
+        [
+            make_batch(STRINGS, 2, id=[0, 1], k=[1, 2], l=[[1], [2]]),
+            make_batch(STRINGS, 1, id=[2], k=[3], l=[[0]]),
+        ],
+        [Query(Table(), And((Compare("k", ">", 4), Compare("l", ">", (0,)))), EVERYTHING)],
     ),
 }
 
