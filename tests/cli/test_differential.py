@@ -5,6 +5,8 @@ ones, dates, timestamps with and without a zone, booleans), ``batchcorder
 query`` runs in-process through ``main`` with each engine and each
 ``--format``; what it wrote is read back and compared with the same query
 computed by the engine itself, in Python, over the same ``pa.Table``.
+A stream cut at any byte either answers for the batches before the cut (a cut
+between messages is a shorter stream) or fails naming its input.
 """
 
 from __future__ import annotations
