@@ -213,15 +213,18 @@ def _value(seed: Any, data_type: pa.DataType) -> Any:
 
 
 def _literal_type(draw: st.DrawFn, column_type: pa.DataType) -> pa.DataType:
-    """Mostly a wider type of the same family (what a Python literal becomes: ``float64``
-    for a float column, ``int64`` for an integer one...), else any type."""
+    """Half the time the type a Python literal becomes (``float64`` next to a float or
+    decimal column, ``int64`` next to an integer one), else the column's own or any type."""
     base = _base_type(column_type)
-    if draw(st.booleans()):
+    choice = draw(st.integers(0, 3))
+    if choice == 0:
         return draw(st.sampled_from(VALUE_TYPES))
+    if choice == 1:
+        return base
     if pa.types.is_floating(base) or pa.types.is_decimal(base):
-        return draw(st.sampled_from([pa.float64(), pa.float32(), base]))
+        return pa.float64()
     if pa.types.is_integer(base):
-        return draw(st.sampled_from([pa.int64(), pa.float64(), base]))
+        return pa.int64()
     return base
 
 

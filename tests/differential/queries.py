@@ -894,6 +894,11 @@ class Select:
     def columns(self) -> tuple[str | Expr, ...] | None:
         return self.items
 
+    @property
+    def windowed(self) -> bool:
+        """Whether an item is a window function (its values depend on the other rows)."""
+        return any(isinstance(item, Window) for item in self.items or ())
+
 
 @dataclass(frozen=True)
 class Aggregate:

@@ -43,8 +43,8 @@ from tests.differential.datasets import (
 )
 from tests.differential.harness import STATES, Caches, Source
 
-#: Examples per run; each makes up to 4 calls on 3 datasets in 3 modes.
-EXAMPLES = 3 * int(os.environ.get("BATCHCORDER_DIFFERENTIAL_EXAMPLES", "40"))
+#: Examples per run; each makes up to 8 calls on 3 datasets in 3 modes.
+EXAMPLES = 5 * int(os.environ.get("BATCHCORDER_DIFFERENTIAL_EXAMPLES", "40"))
 
 
 def _outcome(call: Call, dataset: object) -> Outcome:
@@ -126,7 +126,7 @@ def dataset_mismatch(source: Source, drawn: list[Call], rotation: int, partial: 
 @given(data=st.data())
 def test_every_dataset_of_a_cache_answers_as_a_plain_dataset(data: st.DataObject) -> None:
     schema, batches, seeds = data.draw(dataset_tables(), label="table")
-    drawn = data.draw(st.lists(calls(schema, seeds), min_size=1, max_size=4), label="calls")
+    drawn = data.draw(st.lists(calls(schema, seeds), min_size=1, max_size=8), label="calls")
     rotation = data.draw(st.integers(0, 2), label="states")
     partial = data.draw(st.integers(1, 3), label="batches a partly ingested cache holds")
     for call in drawn:
