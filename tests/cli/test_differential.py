@@ -5,6 +5,8 @@ ones, dates, timestamps with and without a zone, booleans), ``batchcorder
 query`` runs in-process through ``main`` with each engine and each
 ``--format``; what it wrote is read back and compared with the same query
 computed by the engine itself, in Python, over the same ``pa.Table``.
+A stream cut at any byte either answers for the batches before the cut (a cut
+between messages is a shorter stream) or fails naming its input.
 """
 
 from __future__ import annotations
@@ -281,3 +283,60 @@ def test_every_format_reads_back_as_the_engines_own_result(engine: str, table: p
                 ]
             else:
                 assert_table_matches(read_table(part, result.schema), result)
+
+
+# -- truncated input ---------------------------------------------------------
+
+
+def stream_with_boundaries(table: pa.Table) -> tuple[bytes, list[int]]:
+    """``table`` as an IPC stream of 5-row batches, and the lengths of its whole prefixes:
+    after the schema, after each batch, and the whole stream (end-of-stream marker)."""
+    empty = pa.BufferOutputStream()
+    pa.ipc.new_stream(empty, table.schema).close()
+    # pyarrow writes the schema with the first batch or at the end: its length is that
+    # of a stream of no batch without its 8-byte end-of-stream marker.
+    boundaries = [len(empty.getvalue()) - 8]
+    sink = pa.BufferOutputStream()
+    writer = pa.ipc.new_stream(sink, table.schema)
+    for batch in table.to_batches(max_chunksize=5):
+        writer.write_batch(batch)
+        boundaries.append(sink.tell())
+    writer.close()
+    data = sink.getvalue().to_pybytes()
+    return data, [*boundaries, len(data)]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@settings(
+    max_examples=8,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(table=tables(), data=st.data())
+def test_a_cut_stream_answers_for_its_whole_batches_or_fails(
+    engine: str, table: pa.Table, data: st.DataObject
+) -> None:
+    """A stream cut between messages is a shorter stream: the answer is the engine's over
+    the batches before the cut. Cut anywhere else (in a message, in the end-of-stream
+    marker, before the schema), the command fails naming its input and writes no result:
+    never a result over part of the batches as if they were all."""
+    stream, boundaries = stream_with_boundaries(table)
+    cut = data.draw(
+        st.sampled_from(boundaries) | st.integers(0, len(stream) - 1), label="bytes kept"
+    )
+    out, err = io.BytesIO(), io.StringIO()
+    stdin = io.BufferedReader(io.BytesIO(stream[:cut]))
+    args = ["query", "-", "SELECT * FROM src ORDER BY id", "-e", engine, "-f", "arrow"]
+    status = main(args, stdin=stdin, stdout=out, stderr=err)
+    if cut in boundaries:
+        assert status == 0, err.getvalue()
+        whole = boundaries.index(cut) if cut != len(stream) else len(boundaries) - 2
+        read = pa.Table.from_batches(table.to_batches(max_chunksize=5)[:whole], schema=table.schema)
+        expected = native(engine, read, "SELECT * FROM src ORDER BY id")
+        assert read_arrow(out.getvalue()) == [rows_of(expected)]
+    else:
+        assert status != 0
+        assert out.getvalue() == b""
+        assert "standard input" in err.getvalue()

@@ -26,7 +26,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from tests.differential.queries import COLUMNS, GroupBy, Query, Select, SelfJoin
+from tests.differential.queries import U_COLUMNS, Query, RepeatedCte, Select, Table
 
 _EPS = 2.0**-52
 
@@ -42,11 +42,18 @@ class Outcome:
     def error_type(self) -> str:
         return type(self.error).__name__
 
+    @property
+    def error_kind(self) -> str | None:
+        """The kind of the error (:func:`error_kind`), or None."""
+        return None if self.error is None else error_kind(self.error)
+
 
 def _canonical(value: Any, strict_zero: bool) -> tuple[Any, ...]:
     """A sort and equality key: None first, NaN last, zeros by sign when ``strict_zero``."""
     if value is None:
         return (0,)
+    if isinstance(value, list):
+        return (1, tuple(_canonical(item, strict_zero) for item in value))
     if isinstance(value, float):
         if math.isnan(value):
             return (2,)
@@ -202,31 +209,118 @@ def subset_difference(
     return None
 
 
-def tolerances(query: Query, table: pa.Table) -> dict[int, float]:
-    """Output column -> how far a float sum or average may move with summation order."""
-    output = query.output
-    if not isinstance(output, GroupBy):
-        return {}
-    join = isinstance(query.relation, SelfJoin)
+def tolerances(query: Query, tables: dict[str, pa.Table]) -> dict[int, float]:
+    """Output column -> how far a float sum or average may move with summation order.
+
+    ``tables`` holds ``t`` and ``u`` by name.
+    """
+    # A relation other than the table may hold a value of t (of u) once per row
+    # of the other side (a join) or twice (a UNION ALL).
+    repeats = 1
+    if not isinstance(query.relation, (Table, RepeatedCte)):
+        repeats = max(tables["t"].num_rows, tables["u"].num_rows, 2)
     bounds: dict[int, float] = {}
-    for index, aggregate in enumerate(output.aggregates, start=len(output.keys)):
-        if not aggregate.floating:
-            continue
-        assert aggregate.column is not None
-        name = aggregate.column if aggregate.column in COLUMNS else aggregate.column[2:]
+    for index, name in query.floating_columns():
+        table = tables["u" if name in U_COLUMNS else "t"]
         values = [
             abs(float(v))
             for v in table.column(name).to_pylist()
             if v is not None and math.isfinite(v)
         ]
         count, total = len(values), math.fsum(values)
-        if join:
-            # Each row meets at most every row of the other side.
-            count, total = count * table.num_rows, total * table.num_rows
+        count, total = count * repeats, total * repeats
         bounds[index] = 4 * _EPS * max(count, 1) * total
     return bounds
 
 
 def strict_zero_sign(query: Query) -> bool:
-    """Whether the sign of a zero is fixed: rows neither grouped nor limited."""
-    return isinstance(query.output, Select) and query.output.limit is None
+    """Whether the sign of a zero is fixed: rows neither grouped, made distinct nor limited."""
+    output = query.output
+    return isinstance(output, Select) and output.limit is None and not output.distinct
+
+
+#: Error kinds by what an engine's message says, the first that matches.
+_KINDS_BY_MESSAGE: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("panic", ("panicked",)),
+    ("overflow", ("overflow", "out of range")),
+    ("division by zero", ("divide by zero", "division by zero")),
+    (
+        "conversion",
+        ("cast", "convert", "conversion", "failed to parse", "could not parse", "strict"),
+    ),
+    ("unsupported", ("not implemented", "not supported", "unsupported", "no kernel")),
+    ("type", ("type", "dtype", "cannot compare", "comparison between", "binder error")),
+    ("no such column", ("not found", "no field", "does not exist", "unknown column")),
+)
+
+
+def error_kind(error: BaseException) -> str:
+    """A small, engine-independent name for what went wrong.
+
+    Engines raise their own exception classes, or (DataFusion) plain
+    ``Exception`` with the real error in the message, so the kind comes from
+    the class and the message: a Rust panic (pyo3's ``PanicException``, a
+    ``BaseException``) is ``"panic"``; a failed cast or parse ``"conversion"``;
+    an integer overflow ``"overflow"``; a division by zero; an operation on
+    types that do not have it (``"type"``, ``"unsupported"``); a column not
+    found. Anything else is the exception's class name.
+    """
+    name = type(error).__name__
+    if name == "PanicException":
+        return "panic"
+    if name == "Unrenderable":
+        return "unrenderable"
+    message = str(error).lower()
+    for kind, markers in _KINDS_BY_MESSAGE:
+        if any(marker in message for marker in markers):
+            return kind
+    if name in ("ArrowNotImplementedError", "NotImplementedException"):
+        return "unsupported"
+    if name in ("ArrowTypeError", "BinderException", "SchemaError", "InvalidOperationError"):
+        return "type"
+    return name
+
+
+# -- failures --------------------------------------------------------------------
+
+
+class Mismatch(AssertionError):
+    """A cache's answer differs from the plain table's.
+
+    One subclass per kind of difference, so that Hypothesis, which tells
+    failures apart by exception type, shrinks and reports each kind on its own
+    instead of letting the most frequent one hide the others.
+    """
+
+
+class WrongAnswer(Mismatch):
+    """Both answered; the rows differ."""
+
+
+class ErrorHidden(Mismatch):
+    """The table raised; the cache answered."""
+
+
+class OtherError(Mismatch):
+    """Both raised, errors of different kinds."""
+
+
+class CacheRaised(Mismatch):
+    """The table answered; the cache raised."""
+
+
+class CachePanicked(Mismatch):
+    """The table answered (or raised an ordinary error); the engine panicked over the cache."""
+
+
+class RegistrationFailed(Mismatch):
+    """Opening the cache on the path raised."""
+
+
+def classify(expected: Outcome, got: Outcome) -> type[Mismatch]:
+    """The kind of difference between two outcomes known to differ."""
+    if got.error_kind == "panic":
+        return CachePanicked
+    if got.error is None:
+        return WrongAnswer if expected.error is None else ErrorHidden
+    return CacheRaised if expected.error is None else OtherError

@@ -20,14 +20,16 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 import batchcorder
-from batchcorder import StreamCache
 from batchcorder.adapters import datafusion as bc_datafusion
 from batchcorder.adapters import duckdb as bc_duckdb
 from batchcorder.adapters import polars as bc_polars
 from tests.differential.queries import Query
 
-#: Runs one query on a source opened by a path; returns its result.
+#: Runs one query on the sources opened by a path; returns its result.
 Runner = Callable[[Query], pa.Table]
+#: What a path opens: caches (or tables, for the reference) by the name they
+#: are registered under, ``t`` and ``u``.
+Sources = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -39,21 +41,36 @@ class EnginePath:
     name : str
         Names the path in test output.
     over_cache : callable
-        Opens a cache as table ``t``; returns a runner of queries on it.
+        Opens caches as tables ``t`` and ``u``; returns a runner of queries on them.
     over_table : callable
-        Opens a ``pa.Table`` the same way in the same engine: the reference.
+        Opens ``pa.Table`` objects the same way in the same engine: the reference.
     keeps_order : bool
         Whether the engine keeps scan order through filters, projections and
         ``LIMIT``, so that a ``LIMIT`` without ``ORDER BY`` has one right answer.
+    limits : callable or None
+        For a path through a dataset of the engine's own dataset scan: the
+        engine over a plain pyarrow dataset of the tables. Where that raises,
+        the path may raise the same kind of error instead of answering (a
+        limit of the engine's dataset scan, not of the cache); where it
+        answers, the path must answer as ``over_table``.
     """
 
     name: str
-    over_cache: Callable[[StreamCache], Runner]
-    over_table: Callable[[pa.Table], Runner]
+    over_cache: Callable[[Sources], Runner]
+    over_table: Callable[[Sources], Runner]
     keeps_order: bool = False
+    limits: Callable[[Sources], Runner] | None = None
 
     def __repr__(self) -> str:
         return self.name
+
+    @property
+    def engine(self) -> str:
+        """The engine the path runs on: ``duckdb``, ``polars`` or ``datafusion``."""
+        for engine in ("datafusion", "polars"):
+            if engine in self.name:
+                return engine
+        return "duckdb"
 
 
 def _duckdb_table(relation: duckdb.DuckDBPyRelation) -> pa.Table:
@@ -76,22 +93,23 @@ def duckdb_connection() -> duckdb.DuckDBPyConnection:
     return _database[0].cursor()
 
 
-def duckdb_replacement_scan(source: Any) -> Runner:
+def duckdb_replacement_scan(sources: Sources) -> Runner:
     """``duckdb.sql("... FROM t")`` on the default connection, ``t`` a Python variable."""
 
     def run(query: Query) -> pa.Table:
-        t = source  # noqa: F841 -- the replacement scan finds the source by this name
+        # The replacement scan finds the sources by these names.
+        t, u = sources["t"], sources["u"]  # noqa: F841
         return _duckdb_table(duckdb.sql(query.sql("duckdb", "t")))
 
     return run
 
 
-def duckdb_connection_replacement_scan(source: Any) -> Runner:
+def duckdb_connection_replacement_scan(sources: Sources) -> Runner:
     """``con.sql("... FROM t")`` on a connection of its own, ``t`` a Python variable."""
     con = duckdb_connection()
 
     def run(query: Query) -> pa.Table:
-        t = source  # noqa: F841 -- the replacement scan finds the source by this name
+        t, u = sources["t"], sources["u"]  # noqa: F841
         return _duckdb_table(con.sql(query.sql("duckdb", "t")))
 
     return run
@@ -101,37 +119,39 @@ def _duckdb_runner(con: duckdb.DuckDBPyConnection) -> Runner:
     return lambda query: _duckdb_table(con.sql(query.sql("duckdb", "t")))
 
 
-def duckdb_register(source: Any) -> Runner:
+def duckdb_register(sources: Sources) -> Runner:
     """``con.register("t", source)``: DuckDB's own registration of an Arrow object."""
     con = duckdb_connection()
-    con.register("t", source)
+    for name, source in sources.items():
+        con.register(name, source)
     return _duckdb_runner(con)
 
 
-def duckdb_adapter(pushdown: bool) -> Callable[[StreamCache], Runner]:
+def duckdb_adapter(pushdown: bool) -> Callable[[Sources], Runner]:
     """``batchcorder.adapters.duckdb.register(con, "t", cache, pushdown=...)``."""
 
-    def open_cache(cache: StreamCache) -> Runner:
+    def open_caches(caches: Sources) -> Runner:
         con = duckdb_connection()
-        if pushdown:
-            batchcorder.register(con, "t", cache)
-        else:
-            bc_duckdb.register(con, "t", cache, pushdown=False)
+        for name, cache in caches.items():
+            if pushdown:
+                batchcorder.register(con, name, cache)
+            else:
+                bc_duckdb.register(con, name, cache, pushdown=False)
         return _duckdb_runner(con)
 
-    return open_cache
+    return open_caches
+
+
+def duckdb_adapter_dataset(caches: Sources) -> Runner:
+    """``con.register("t", batchcorder.adapters.duckdb.dataset(cache))``."""
+    return duckdb_register({name: bc_duckdb.dataset(cache) for name, cache in caches.items()})
 
 
 # -- Polars ---------------------------------------------------------------------
 
 
-def _polars_frame_runner(frame: pl.LazyFrame, engine: str = "auto") -> Runner:
-    return lambda query: query.polars(frame).collect(engine=engine).to_arrow()  # type: ignore[arg-type]
-
-
-def polars_scan(cache: StreamCache) -> Runner:
-    """``batchcorder.adapters.polars.scan(cache)`` and the LazyFrame API."""
-    return _polars_frame_runner(bc_polars.scan(cache))
+def _polars_frame_runner(frames: dict[str, pl.LazyFrame], engine: str = "auto") -> Runner:
+    return lambda query: query.polars(frames).collect(engine=engine).to_arrow()  # type: ignore[arg-type]
 
 
 def polars_frame(table: pa.Table) -> pl.LazyFrame:
@@ -141,20 +161,41 @@ def polars_frame(table: pa.Table) -> pl.LazyFrame:
     return frame.lazy()
 
 
+def polars_scan(engine: str = "auto") -> Callable[[Sources], Runner]:
+    """``batchcorder.adapters.polars.scan(cache)`` and the LazyFrame API."""
+    return lambda caches: _polars_frame_runner(
+        {name: bc_polars.scan(cache) for name, cache in caches.items()}, engine
+    )
+
+
+def polars_frames(engine: str = "auto") -> Callable[[Sources], Runner]:
+    """The tables as LazyFrames (``pl.from_arrow``) and the LazyFrame API."""
+    return lambda tables: _polars_frame_runner(
+        {name: polars_frame(table) for name, table in tables.items()}, engine
+    )
+
+
+def batchcorder_scan(caches: Sources) -> Runner:
+    """``batchcorder.scan(cache)`` and the LazyFrame API."""
+    return _polars_frame_runner({name: batchcorder.scan(cache) for name, cache in caches.items()})
+
+
 def _polars_sql_runner(ctx: pl.SQLContext) -> Runner:
     return lambda query: ctx.execute(query.sql("polars", "t"), eager=True).to_arrow()
 
 
-def polars_sql_cache(cache: StreamCache) -> Runner:
+def polars_sql_cache(caches: Sources) -> Runner:
     """``batchcorder.register(pl.SQLContext(), "t", cache)`` and Polars SQL."""
     ctx = pl.SQLContext()
-    batchcorder.register(ctx, "t", cache)
+    for name, cache in caches.items():
+        batchcorder.register(ctx, name, cache)
     return _polars_sql_runner(ctx)
 
 
-def polars_sql_table(table: pa.Table) -> Runner:
+def polars_sql_table(tables: Sources) -> Runner:
     ctx = pl.SQLContext()
-    ctx.register("t", polars_frame(table))
+    for name, table in tables.items():
+        ctx.register(name, polars_frame(table))
     return _polars_sql_runner(ctx)
 
 
@@ -165,29 +206,38 @@ def _datafusion_runner(ctx: datafusion.SessionContext) -> Runner:
     return lambda query: ctx.sql(query.sql("datafusion", "t")).to_arrow_table()
 
 
-def datafusion_cache(cache: StreamCache) -> Runner:
+def datafusion_cache(caches: Sources) -> Runner:
     """``batchcorder.register(datafusion.SessionContext(), "t", cache)``."""
     ctx = datafusion.SessionContext()
-    batchcorder.register(ctx, "t", cache)
+    for name, cache in caches.items():
+        batchcorder.register(ctx, name, cache)
     return _datafusion_runner(ctx)
 
 
-def datafusion_table(table: pa.Table) -> Runner:
+def datafusion_table(tables: Sources) -> Runner:
     ctx = datafusion.SessionContext()
-    ctx.register_table("t", ctx.from_arrow(table))
+    for name, table in tables.items():
+        ctx.register_table(name, ctx.from_arrow(table))
     return _datafusion_runner(ctx)
 
 
-# -- batchcorder.dataset: a pyarrow dataset each engine scans with pushdown --------
+# -- datasets: pyarrow datasets each engine scans with pushdown --------------------
 #
 # Polars and DataFusion evaluate the predicates they push into a pyarrow
 # dataset with pyarrow's semantics, not their own: pyarrow's float
 # comparisons are false for NaN (``NaN > 1.5``, ``NaN = NaN``), where both
 # engines order NaN above every number and equal to itself, so over any
 # pyarrow dataset they lose or keep NaN rows their own scans would not; and
-# pyarrow (26) cannot filter a ``string_view`` column. Their reference is
-# therefore the same engine over a pyarrow dataset of the table's batches.
-# DuckDB gives its own answers through a dataset, so its reference is the table.
+# pyarrow (26) cannot filter a ``string_view`` column. The reference of
+# ``batchcorder.dataset`` (a plain pyarrow dataset of the cache's batches)
+# under them is therefore the same engine over a pyarrow dataset of the
+# table's batches. The engine adapters' datasets
+# (``batchcorder.adapters.<engine>.dataset``) are made for one engine and
+# must answer as that engine over the table, except where the engine's own
+# scan of any pyarrow dataset raises (pyarrow has no kernel to filter a list or
+# a ``string_view`` column; DataFusion cannot plan some sorts and limits over
+# a dataset without fragments). DuckDB gives its own answers
+# through any dataset, so its reference is the table.
 
 
 def table_dataset(table: pa.Table) -> ds.InMemoryDataset:
@@ -196,42 +246,45 @@ def table_dataset(table: pa.Table) -> ds.InMemoryDataset:
     return ds.InMemoryDataset(table.to_batches(), schema=table.schema)
 
 
-def duckdb_dataset(cache: StreamCache) -> Runner:
+def duckdb_dataset(caches: Sources) -> Runner:
     """``con.register("t", batchcorder.dataset(cache))``."""
-    con = duckdb_connection()
-    con.register("t", batchcorder.dataset(cache))
-    return _duckdb_runner(con)
+    return duckdb_register({name: batchcorder.dataset(cache) for name, cache in caches.items()})
 
 
-def polars_dataset(cache: StreamCache) -> Runner:
+def polars_dataset(caches: Sources) -> Runner:
     """``polars.scan_pyarrow_dataset(batchcorder.dataset(cache))``."""
-    return _polars_frame_runner(pl.scan_pyarrow_dataset(batchcorder.dataset(cache)))
+    return _polars_frame_runner(
+        {name: pl.scan_pyarrow_dataset(batchcorder.dataset(c)) for name, c in caches.items()}
+    )
 
 
-def polars_table_dataset(table: pa.Table) -> Runner:
+def polars_table_dataset(tables: Sources) -> Runner:
     """``polars.scan_pyarrow_dataset`` of a dataset of the table."""
-    return _polars_frame_runner(pl.scan_pyarrow_dataset(table_dataset(table)))
+    return _polars_frame_runner(
+        {name: pl.scan_pyarrow_dataset(table_dataset(t)) for name, t in tables.items()}
+    )
 
 
-def datafusion_dataset(cache: StreamCache) -> Runner:
+def _datafusion_datasets(datasets: dict[str, ds.Dataset]) -> Runner:
+    ctx = datafusion.SessionContext()
+    for name, dataset in datasets.items():
+        ctx.register_dataset(name, dataset)
+    return _datafusion_runner(ctx)
+
+
+def datafusion_dataset(caches: Sources) -> Runner:
     """``ctx.register_dataset("t", batchcorder.dataset(cache))``."""
-    ctx = datafusion.SessionContext()
-    ctx.register_dataset("t", batchcorder.dataset(cache))
-    return _datafusion_runner(ctx)
+    return _datafusion_datasets({name: batchcorder.dataset(c) for name, c in caches.items()})
 
 
-def datafusion_adapter_dataset(cache: StreamCache) -> Runner:
+def datafusion_adapter_dataset(caches: Sources) -> Runner:
     """``ctx.register_dataset("t", batchcorder.adapters.datafusion.dataset(cache))``."""
-    ctx = datafusion.SessionContext()
-    ctx.register_dataset("t", bc_datafusion.dataset(cache))
-    return _datafusion_runner(ctx)
+    return _datafusion_datasets({name: bc_datafusion.dataset(c) for name, c in caches.items()})
 
 
-def datafusion_table_dataset(table: pa.Table) -> Runner:
+def datafusion_table_dataset(tables: Sources) -> Runner:
     """``ctx.register_dataset`` of a dataset of the table."""
-    ctx = datafusion.SessionContext()
-    ctx.register_dataset("t", table_dataset(table))
-    return _datafusion_runner(ctx)
+    return _datafusion_datasets({name: table_dataset(t) for name, t in tables.items()})
 
 
 PATHS: list[EnginePath] = [
@@ -248,14 +301,14 @@ PATHS: list[EnginePath] = [
     ),
     EnginePath(
         "polars adapters.polars.scan (LazyFrame)",
-        polars_scan,
-        lambda table: _polars_frame_runner(polars_frame(table)),
+        polars_scan(),
+        polars_frames(),
         keeps_order=True,
     ),
     EnginePath(
         "polars adapters.polars.scan, streaming engine",
-        lambda cache: _polars_frame_runner(bc_polars.scan(cache), "streaming"),
-        lambda table: _polars_frame_runner(polars_frame(table), "streaming"),
+        polars_scan("streaming"),
+        polars_frames("streaming"),
         keeps_order=True,
     ),
     EnginePath(
@@ -266,12 +319,15 @@ PATHS: list[EnginePath] = [
     ),
     EnginePath(
         "polars batchcorder.scan (LazyFrame)",
-        lambda cache: _polars_frame_runner(batchcorder.scan(cache)),
-        lambda table: _polars_frame_runner(polars_frame(table)),
+        batchcorder_scan,
+        polars_frames(),
         keeps_order=True,
     ),
     EnginePath("datafusion batchcorder.register", datafusion_cache, datafusion_table),
     EnginePath("duckdb con.register(batchcorder.dataset)", duckdb_dataset, duckdb_register),
+    EnginePath(
+        "duckdb con.register(adapters.duckdb.dataset)", duckdb_adapter_dataset, duckdb_register
+    ),
     EnginePath(
         "polars scan_pyarrow_dataset(batchcorder.dataset)",
         polars_dataset,
@@ -286,6 +342,16 @@ PATHS: list[EnginePath] = [
     EnginePath(
         "datafusion register_dataset(adapters.datafusion.dataset)",
         datafusion_adapter_dataset,
-        datafusion_table_dataset,
+        datafusion_table,
+        limits=datafusion_table_dataset,
     ),
 ]
+
+
+#: The engines of :data:`PATHS`.
+ENGINES = ("duckdb", "polars", "datafusion")
+
+
+def paths_of(engine: str) -> list[EnginePath]:
+    """The paths of :data:`PATHS` running on ``engine``."""
+    return [path for path in PATHS if path.engine == engine]
