@@ -170,6 +170,14 @@ def check(path: EnginePath, query: Query, reference: Reference, got: Outcome) ->
         limit = reference.limits.answer(query)
         if limit.error is not None and limit.error_kind == got.error_kind:
             return None
+    if expected.error is not None and got.error is None and reference.limits is not None:
+        # The engine filters rows in a plain dataset's scan before it evaluates the
+        # rest of its predicate (DataFusion pushes `id < 0` and then casts only the
+        # rows left): where its scan of a plain dataset answers too, the answer is
+        # the engine's over any dataset, not an error the cache hid.
+        limit = reference.limits.answer(query)
+        if limit.error is None and limit.table is not None:
+            expected = limit
     if expected.error is not None:
         return _error_difference(expected, got)
     if got.error is not None:
