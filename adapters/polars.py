@@ -84,7 +84,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from batchcorder import CastingStreamCache, StreamCache
-    from batchcorder._pruning import Selection
+    from batchcorder._scan.predicates import Selection
 
 __all__ = ["polars_schema", "register", "scan"]
 
@@ -288,7 +288,7 @@ class _Skipping:
         self, batches: list[pa.RecordBatch], predicate: pl.Expr, schema: pa.Schema
     ) -> Selection | None:
         """Which of the cache's ``batches`` the predicate may keep, told from batch statistics."""
-        from batchcorder._pruning import select_batches
+        from batchcorder._scan.predicates import select_batches
         from batchcorder.adapters._polars_pruning import predicate_node
 
         try:

@@ -40,8 +40,9 @@ from hypothesis import strategies as st
 import batchcorder
 from batchcorder import StreamCache
 from batchcorder._cache_dataset import CacheDataset, ReaderScanDataset
-from batchcorder._pruning import cannot_raise, decode
-from batchcorder._statistics import BatchStatistics
+from batchcorder._scan.arrow_format import decode
+from batchcorder._scan.predicates import cannot_raise
+from batchcorder._scan.statistics import BatchStatistics
 from batchcorder.adapters import datafusion as datafusion_adapter
 from batchcorder.adapters import duckdb as duckdb_adapter
 

@@ -28,8 +28,10 @@ from hypothesis import strategies as st
 
 from batchcorder import StreamCache
 from batchcorder._cache_dataset import CacheDataset, ReaderScanDataset
-from batchcorder._pruning import FieldRef, decode, select_batches
-from batchcorder._statistics import BatchStatistics
+from batchcorder._scan.arrow_format import decode
+from batchcorder._scan.predicates import select_batches
+from batchcorder._scan.statistics import BatchStatistics
+from batchcorder._scan.tree import FieldRef
 
 #: Examples of the decision property (half as many for whole scans); CI keeps
 #: this module to a few seconds. For a longer run:

@@ -19,7 +19,7 @@ from batchcorder._lifetime import Lifetime
 from batchcorder._options import validate_flag, validate_options
 from batchcorder._reader import StreamCacheReader, describe_schema
 from batchcorder._replay import Replay
-from batchcorder._statistics import BatchStatistics
+from batchcorder._scan.statistics import BatchStatistics
 from batchcorder._stats import CacheStats
 from batchcorder._storage import open_store
 from batchcorder._upstream import open_upstream

@@ -4,7 +4,7 @@ Imported only when a dataset is made: ``pyarrow.dataset`` takes a while to
 import, and ``import batchcorder`` must not pay for it.
 
 :class:`CacheDataset` is an ``InMemoryDataset`` over a cache's own batches
-whose scans skip, by batch statistics (:mod:`batchcorder._statistics`), the
+whose scans skip, by batch statistics (:mod:`batchcorder._scan.statistics`), the
 batches a filter excludes: a scanner with a filter reads only the batches
 that may hold a row the filter keeps, and is otherwise pyarrow's own.
 
@@ -12,20 +12,19 @@ that may hold a row the filter keeps, and is otherwise pyarrow's own.
 calls ``scanner(columns=..., filter=...)`` and reads only its
 ``to_reader()``, so the scan it gets streams the cache's batches as a plain
 ``RecordBatchReader`` (as a ``pa.Table`` would), takes the batches a filter
-keeps whole without filtering them, and filters the rest with pyarrow's
-compute functions (:class:`batchcorder._pruning.RowFilter`, or pyarrow's
-scanner for functions it does not evaluate). Any other use of the scan is a
-pyarrow ``Scanner``'s.
+keeps whole without filtering them, and filters the rest batch by batch
+with ``RecordBatch.filter(expression)`` (:class:`batchcorder._scan.rows.RowFilter`).
+Any other use of the scan is a pyarrow ``Scanner``'s.
 
 :class:`ReaderFragmentsDataset` is the same for DataFusion, which reads a
 dataset as ``get_fragments()``, one partition of its plan each: the parts are
 runs of consecutive batches streamed the same way.
 
 A batch is skipped or taken whole only for a filter that cannot fail on
-any data (:func:`batchcorder._pruning.cannot_raise`), so every error a plain
+any data (:func:`batchcorder._scan.predicates.cannot_raise`), so every error a plain
 dataset raises is raised here too. The datasets made for DuckDB and
 DataFusion rewrite every filter they are given to the engine's meaning
-(:mod:`batchcorder._nan_order`) before anything else.
+(:mod:`batchcorder._scan.engine_semantics`) before anything else.
 """
 
 from __future__ import annotations
@@ -39,16 +38,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from batchcorder._pruning import (
-    Node,
-    RowFilter,
-    Selection,
-    cannot_raise,
-    decode,
-    empty_batch,
-    select_batches,
-)
-from batchcorder._statistics import BatchStatistics
+from batchcorder._scan.arrow_format import decode, filter_key
+from batchcorder._scan.predicates import Selection, cannot_raise, select_batches
+from batchcorder._scan.rows import RowFilter
+from batchcorder._scan.statistics import BatchStatistics
+from batchcorder._scan.tree import Node, empty_batch
 
 if TYPE_CHECKING:
     from batchcorder._lifetime import Lifetime
@@ -79,7 +73,7 @@ class CacheDataset(ds.InMemoryDataset):
         Whose answers the filters give: pyarrow's (the answers of a dataset
         of the plain table), or an engine's, which do not filter again what
         the dataset returns (every filter is rewritten by
-        :func:`batchcorder._nan_order.engine_order`: NaN above every number
+        :func:`batchcorder._scan.engine_semantics.engine_order`: NaN above every number
         and equal to itself, ``is_in`` null for a null).
 
     Examples
@@ -132,7 +126,7 @@ class CacheDataset(ds.InMemoryDataset):
         -------
         Selection or None
         """
-        key = _filter_key(filter)
+        key = filter_key(filter)
         if key is None:
             return None
         remembered = self._selections.get(key, _UNKNOWN)
@@ -183,9 +177,9 @@ class CacheDataset(ds.InMemoryDataset):
             # a pyarrow scalar, which a scanner does not take: the same
             # filter, as an expression.
             filter = pc.scalar(filter)
-        from batchcorder._nan_order import engine_order
+        from batchcorder._scan.engine_semantics import engine_order
 
-        key = _filter_key(filter)
+        key = filter_key(filter)
         if key is None:
             return engine_order(filter, self.schema, dialect=semantics)
         rewritten = self._rewritten.get(key)
@@ -316,11 +310,8 @@ class ReaderScanDataset(CacheDataset):
     @cached_property
     def _prepared_scans(
         self,
-    ) -> dict[tuple[bytes, tuple[str, ...] | None], tuple[pa.Schema, RowFilter | None]]:
-        """(serialised filter, columns) -> the scan's projected schema, and its filter's RowFilter.
-
-        The RowFilter is None when pyarrow's scanner evaluates the filter.
-        """
+    ) -> dict[tuple[bytes, tuple[str, ...] | None], tuple[pa.Schema, RowFilter]]:
+        """(serialised filter, columns) -> the scan's projected schema, and its :class:`RowFilter`."""
         return {}
 
     def _scanner(self, columns: Any, filter: pc.Expression | None, **options: Any) -> Any:
@@ -376,7 +367,7 @@ class ReaderScanDataset(CacheDataset):
                     pa.schema([]), [_no_columns(table.num_rows)]
                 )
             return (table if columns is None else table.select(columns)).to_reader()
-        key = _filter_key(filter)
+        key = filter_key(filter)
         selection = self.selection(filter) if key is not None and self._skips else None
         if key is None or selection is None:
             batches = self._batches[first:end]
@@ -384,7 +375,7 @@ class ReaderScanDataset(CacheDataset):
             return subset.scanner(columns=columns, filter=filter).to_reader()
         schema, rows = self._prepared(key, columns, filter)
         return pa.RecordBatchReader.from_batches(
-            schema, self._selected(columns, filter, selection, rows, first, end)
+            schema, self._selected(columns, selection, rows, first, end)
         )
 
     def _bounds(self, part: tuple[int, int]) -> tuple[int, int]:
@@ -395,10 +386,9 @@ class ReaderScanDataset(CacheDataset):
 
     def _prepared(
         self, key: bytes, columns: list[str] | None, filter: pc.Expression
-    ) -> tuple[pa.Schema, RowFilter | None]:
+    ) -> tuple[pa.Schema, RowFilter]:
         """The projected schema of a filtered scan, and ``filter`` as a :class:`RowFilter`.
 
-        The RowFilter is None when pyarrow's scanner must evaluate the filter.
         The schema comes from pyarrow's scanner, which checks the columns and
         the filter against the dataset's schema and raises its own errors.
         """
@@ -408,10 +398,7 @@ class ReaderScanDataset(CacheDataset):
             return remembered  # type: ignore[return-value]
         empty = ds.InMemoryDataset([], schema=self.schema)
         schema = empty.scanner(columns=columns, filter=filter).projected_schema
-        node = decode(filter)
-        rows = RowFilter(node) if node is not None else None
-        if rows is not None and not rows.supported:
-            rows = None
+        rows = RowFilter(filter, decode(filter), self.schema)
         if len(self._prepared_scans) >= _REMEMBERED_FILTERS:
             self._prepared_scans.clear()
         self._prepared_scans[prepared_key] = (schema, rows)
@@ -420,57 +407,18 @@ class ReaderScanDataset(CacheDataset):
     def _selected(
         self,
         columns: list[str] | None,
-        filter: pc.Expression,
         selection: Selection,
-        rows: RowFilter | None,
+        rows: RowFilter,
         first: int,
         end: int,
     ) -> Iterator[pa.RecordBatch]:
-        """The kept batches of ``[first, end)`` in order: whole ones projected, the others filtered.
-
-        A filter :class:`RowFilter` cannot evaluate goes to pyarrow's scanner,
-        over each run of consecutive batches that need it.
-        """
-        run: list[pa.RecordBatch] = []
+        """The kept batches of ``[first, end)`` in order: whole ones projected, the others filtered."""
         for index in first + np.flatnonzero(selection.keep[first:end]):
             batch = self._batches[index]
-            if not selection.whole[index] and rows is None:
-                run.append(batch)
-                continue
-            if run:
-                yield from self._scanned(run, columns, filter)
-                run = []
-            if selection.whole[index]:
-                projected = batch if columns is None else batch.select(columns)
-            else:
-                projected = _filtered(rows, batch, columns)
-            if projected is None:
-                # The scanner answers where a direct call of the filter's
-                # functions fails (pyarrow 18 casts some arguments safely
-                # there and not in a scan): as a plain dataset would.
-                yield from self._scanned([batch], columns, filter)
-            elif projected.num_rows:
-                yield projected
-        if run:
-            yield from self._scanned(run, columns, filter)
-
-    def _scanned(
-        self, batches: list[pa.RecordBatch], columns: list[str] | None, filter: pc.Expression
-    ) -> Iterator[pa.RecordBatch]:
-        subset = ds.InMemoryDataset(batches, schema=self.schema)
-        yield from subset.scanner(columns=columns, filter=filter).to_reader()
-
-
-def _filtered(
-    rows: RowFilter | None, batch: pa.RecordBatch, columns: list[str] | None
-) -> pa.RecordBatch | None:
-    """``batch``'s rows that ``rows`` keeps, projected; None if the filter fails on it."""
-    assert rows is not None
-    projected = batch if columns is None else batch.select(columns)
-    try:
-        return rows.apply(batch, projected)
-    except pa.ArrowException:
-        return None
+            if not selection.whole[index]:
+                yield from rows.apply(batch, columns)
+            elif batch.num_rows:
+                yield batch if columns is None else batch.select(columns)
 
 
 def _fails_without_rows(filter: pc.Expression, schema: pa.Schema) -> bool:
@@ -506,15 +454,6 @@ def arrow_can_filter(schema: pa.Schema) -> bool:
     except pa.ArrowNotImplementedError:
         return False
     return True
-
-
-def _filter_key(filter: pc.Expression) -> bytes | None:
-    """The filter as pyarrow serialises it: equal filters, equal keys; None if it cannot be."""
-    try:
-        _, (serialised,) = filter.__reduce__()
-        return bytes(serialised.to_pybytes())
-    except (pa.ArrowException, TypeError, ValueError):
-        return None
 
 
 def _table(batches: Sequence[pa.RecordBatch], schema: pa.Schema) -> pa.Table:

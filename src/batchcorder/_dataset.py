@@ -17,7 +17,7 @@ import pyarrow as pa
 if TYPE_CHECKING:
     from batchcorder._cache_dataset import CacheDataset
     from batchcorder._protocol import Replayable
-    from batchcorder._statistics import BatchStatistics
+    from batchcorder._scan.statistics import BatchStatistics
 
 __all__ = ["check_cache", "dataset", "dataset_contents", "snapshot", "statistics_of"]
 
@@ -100,7 +100,7 @@ def statistics_of(cache: Replayable) -> BatchStatistics:
     False
     """
     from batchcorder._cache import StreamCache
-    from batchcorder._statistics import BatchStatistics
+    from batchcorder._scan.statistics import BatchStatistics
 
     if isinstance(cache, StreamCache):
         return cache.statistics

@@ -29,8 +29,9 @@ from tests.conftest import MODES, mode_kwargs
 
 import batchcorder
 from batchcorder import StreamCache
-from batchcorder._pruning import Call, FieldRef, Literal, select_batches
-from batchcorder._statistics import BatchStatistics
+from batchcorder._scan.predicates import select_batches
+from batchcorder._scan.statistics import BatchStatistics
+from batchcorder._scan.tree import Call, FieldRef, Literal
 from batchcorder.adapters._polars_pruning import predicate_node
 from batchcorder.adapters.polars import _scan_batches, _Skipping
 

@@ -3,7 +3,7 @@
 A cache keeps one :class:`BatchStatistics` (``StreamCache.statistics``). It
 computes nothing at ingestion, which stays as cheap as it was: the statistics
 of a column are computed the first time a scan asks for them, once per batch,
-and kept, since a cached batch never changes. :mod:`batchcorder._pruning`
+and kept, since a cached batch never changes. :mod:`batchcorder._scan.predicates`
 uses them to skip the batches a filter excludes.
 
 Every figure is exact or errs on the side of "anything is possible": a bound
