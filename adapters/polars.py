@@ -220,10 +220,6 @@ _ARROW_FILTER_BELOW = 8
 #: (strings) keep what is converted at once small.
 _ZERO_COPY_GROUP_BYTES = 32 << 20
 _COPIED_GROUP_BYTES = 16 << 20
-#: Predicates whose batch selection a scan remembers (the most recent ones).
-_REMEMBERED_PREDICATES = 64
-#: What looking up a predicate not remembered gives (None is a remembered answer).
-_UNKNOWN = object()
 
 
 class _Group:
@@ -282,7 +278,9 @@ class _Skipping:
 
     def __init__(self, cache: StreamCache) -> None:
         self._cache = cache
-        self._remembered: dict[tuple[str, int], Selection | None] = {}
+        from batchcorder._memo import Memo
+
+        self._remembered: Memo[tuple[str, int], Selection | None] = Memo()
 
     def selection(
         self, batches: list[pa.RecordBatch], predicate: pl.Expr, schema: pa.Schema
@@ -295,16 +293,13 @@ class _Skipping:
             key = (predicate.meta.serialize(format="json"), len(batches))
         except Exception:  # an expression Polars cannot serialise
             return None
-        remembered = self._remembered.get(key, _UNKNOWN)
-        if remembered is not _UNKNOWN:
-            return remembered  # type: ignore[return-value]
-        # None unless no part of the predicate can raise: it is then evaluated on every row.
-        node = predicate_node(predicate, schema)
-        chosen = None if node is None else select_batches(node, batches, self._cache.statistics)
-        if len(self._remembered) >= _REMEMBERED_PREDICATES:
-            self._remembered.clear()
-        self._remembered[key] = chosen
-        return chosen
+
+        def select() -> Selection | None:
+            # None unless no part of the predicate can raise: it is then evaluated on every row.
+            node = predicate_node(predicate, schema)
+            return None if node is None else select_batches(node, batches, self._cache.statistics)
+
+        return self._remembered.get(key, select)
 
 
 def _whole_cache(cache: StreamCache | CastingStreamCache) -> bool:

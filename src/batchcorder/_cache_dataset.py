@@ -38,6 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
+from batchcorder._memo import Memo
 from batchcorder._scan.arrow_format import decode, filter_key
 from batchcorder._scan.predicates import Selection, cannot_raise, select_batches
 from batchcorder._scan.rows import RowFilter
@@ -51,10 +52,6 @@ __all__ = ["CacheDataset", "ReaderFragmentsDataset", "ReaderScanDataset", "arrow
 
 #: Whose answers a dataset's filters give (see :class:`CacheDataset`).
 SEMANTICS = ("pyarrow", "polars", "duckdb", "datafusion")
-#: Filters whose batch selection a dataset remembers (the most recent ones).
-_REMEMBERED_FILTERS = 64
-#: What a lookup of a filter not remembered returns (None is a remembered answer).
-_UNKNOWN = object()
 
 
 class CacheDataset(ds.InMemoryDataset):
@@ -106,13 +103,13 @@ class CacheDataset(ds.InMemoryDataset):
         # The cache's lifetime: once it is closed, every scan says so.
         self._lifetime = lifetime
         # Serialised filter -> the filter rewritten to the engine's meaning.
-        self._rewritten: dict[bytes, pc.Expression] = {}
+        self._rewritten: Memo[bytes, pc.Expression] = Memo()
         # pyarrow fails to filter some types; skipping batches would then
         # answer where pyarrow's own scan of the batches raises.
         self._skips = arrow_can_filter(schema)
         # Serialised filter -> its selection. Batches never change, so a
         # selection holds for the dataset's lifetime.
-        self._selections: dict[bytes, Selection | None] = {}
+        self._selections: Memo[bytes, Selection | None] = Memo()
 
     def selection(self, filter: pc.Expression) -> Selection | None:
         """Which batches ``filter`` may keep and which it keeps whole; None if it cannot be told.
@@ -129,21 +126,19 @@ class CacheDataset(ds.InMemoryDataset):
         key = filter_key(filter)
         if key is None:
             return None
-        remembered = self._selections.get(key, _UNKNOWN)
-        if remembered is not _UNKNOWN:
-            return remembered  # type: ignore[return-value]
+        return self._selections.get(key, lambda: self._new_selection(filter))
+
+    def _new_selection(self, filter: pc.Expression) -> Selection | None:
+        """:meth:`selection`, computed."""
         node: Node | None = decode(filter)
-        selection = None
-        if node is not None:
-            selection = self._select(node)
-            # A filter failing whatever the data (types it does not take)
-            # fails over batches all skipped, too: then scan them all.
-            narrows = not selection.keep.all() or selection.whole.any()
-            if narrows and _fails_without_rows(filter, self.schema):
-                selection = None
-        if len(self._selections) >= _REMEMBERED_FILTERS:
-            self._selections.clear()
-        self._selections[key] = selection
+        if node is None:
+            return None
+        selection = self._select(node)
+        # A filter failing whatever the data (types it does not take)
+        # fails over batches all skipped, too: then scan them all.
+        narrows = not selection.keep.all() or selection.whole.any()
+        if narrows and _fails_without_rows(filter, self.schema):
+            return None
         return selection
 
     def _select(self, node: Node) -> Selection:
@@ -182,13 +177,9 @@ class CacheDataset(ds.InMemoryDataset):
         key = filter_key(filter)
         if key is None:
             return engine_order(filter, self.schema, dialect=semantics)
-        rewritten = self._rewritten.get(key)
-        if rewritten is None:
-            rewritten = engine_order(filter, self.schema, dialect=semantics)
-            if len(self._rewritten) >= _REMEMBERED_FILTERS:
-                self._rewritten.clear()
-            self._rewritten[key] = rewritten
-        return rewritten
+        return self._rewritten.get(
+            key, lambda: engine_order(filter, self.schema, dialect=semantics)
+        )
 
     def check_open(self) -> None:
         """Raise ``CacheClosedError`` if the cache this dataset was made of is closed.
@@ -310,9 +301,9 @@ class ReaderScanDataset(CacheDataset):
     @cached_property
     def _prepared_scans(
         self,
-    ) -> dict[tuple[bytes, tuple[str, ...] | None], tuple[pa.Schema, RowFilter]]:
+    ) -> Memo[tuple[bytes, tuple[str, ...] | None], tuple[pa.Schema, RowFilter]]:
         """(serialised filter, columns) -> the scan's projected schema, and its :class:`RowFilter`."""
-        return {}
+        return Memo()
 
     def _scanner(self, columns: Any, filter: pc.Expression | None, **options: Any) -> Any:
         """A scan whose ``to_reader()`` streams the batches (see the class); a ``Scanner`` otherwise."""
@@ -393,16 +384,15 @@ class ReaderScanDataset(CacheDataset):
         the filter against the dataset's schema and raises its own errors.
         """
         prepared_key = (key, None if columns is None else tuple(columns))
-        remembered = self._prepared_scans.get(prepared_key, _UNKNOWN)
-        if remembered is not _UNKNOWN:
-            return remembered  # type: ignore[return-value]
+        return self._prepared_scans.get(prepared_key, lambda: self._prepare(columns, filter))
+
+    def _prepare(
+        self, columns: list[str] | None, filter: pc.Expression
+    ) -> tuple[pa.Schema, RowFilter]:
+        """:meth:`_prepared`, computed."""
         empty = ds.InMemoryDataset([], schema=self.schema)
         schema = empty.scanner(columns=columns, filter=filter).projected_schema
-        rows = RowFilter(filter, decode(filter), self.schema)
-        if len(self._prepared_scans) >= _REMEMBERED_FILTERS:
-            self._prepared_scans.clear()
-        self._prepared_scans[prepared_key] = (schema, rows)
-        return schema, rows
+        return schema, RowFilter(filter, decode(filter), self.schema)
 
     def _selected(
         self,
