@@ -47,12 +47,12 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from batchcorder._scan.tree import Call, FieldRef, Literal
+from batchcorder._adapter_kit import Call, FieldRef, Literal
 
 if TYPE_CHECKING:
     import polars as pl
 
-    from batchcorder._scan.tree import Node
+    from batchcorder._adapter_kit import Node
 
 __all__ = ["predicate_node"]
 

@@ -74,9 +74,12 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from batchcorder._engines import require_engine
-from batchcorder._panics import panics_raised, polars_panics_raised
-from batchcorder._types import logical_nbytes
+from batchcorder._adapter_kit import (
+    logical_nbytes,
+    panics_raised,
+    polars_panics_raised,
+    require_engine,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -84,7 +87,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from batchcorder import CastingStreamCache, StreamCache
-    from batchcorder._scan.predicates import Selection
+    from batchcorder._adapter_kit import Selection
 
 __all__ = ["polars_schema", "register", "scan"]
 
@@ -150,7 +153,7 @@ def scan(cache: StreamCache | CastingStreamCache) -> pl.LazyFrame:
     from polars.io.plugins import register_io_source
 
     from batchcorder import StreamCache
-    from batchcorder._dataset import check_cache
+    from batchcorder._adapter_kit import check_cache
 
     check_cache(cache, "batchcorder.adapters.polars.scan")
 
@@ -278,7 +281,7 @@ class _Skipping:
 
     def __init__(self, cache: StreamCache) -> None:
         self._cache = cache
-        from batchcorder._memo import Memo
+        from batchcorder._adapter_kit import Memo
 
         self._remembered: Memo[tuple[str, int], Selection | None] = Memo()
 
@@ -286,7 +289,7 @@ class _Skipping:
         self, batches: list[pa.RecordBatch], predicate: pl.Expr, schema: pa.Schema
     ) -> Selection | None:
         """Which of the cache's ``batches`` the predicate may keep, told from batch statistics."""
-        from batchcorder._scan.predicates import select_batches
+        from batchcorder._adapter_kit import select_batches
         from batchcorder.adapters._polars_pruning import predicate_node
 
         try:
