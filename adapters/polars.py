@@ -86,7 +86,7 @@ if TYPE_CHECKING:
 
     import polars as pl
 
-    from batchcorder import CastingStreamCache, StreamCache
+    from batchcorder import Replayable
     from batchcorder._adapter_kit import Selection
 
 __all__ = ["polars_schema", "register", "scan"]
@@ -123,7 +123,7 @@ def polars_schema(schema: pa.Schema) -> pl.Schema:
     return frame.schema
 
 
-def scan(cache: StreamCache | CastingStreamCache) -> pl.LazyFrame:
+def scan(cache: Replayable) -> pl.LazyFrame:
     """A ``LazyFrame`` reading ``cache``, re-collectable, with pushdown of projection and filters.
 
     Parameters
@@ -152,14 +152,12 @@ def scan(cache: StreamCache | CastingStreamCache) -> pl.LazyFrame:
     require_engine("polars", "batchcorder.adapters.polars.scan")
     from polars.io.plugins import register_io_source
 
-    from batchcorder import StreamCache
     from batchcorder._adapter_kit import check_cache
 
     check_cache(cache, "batchcorder.adapters.polars.scan")
 
     arrow_schema = cache.schema
-    # A view casts every batch anew: only the cache's own batches have statistics.
-    skipping = _Skipping(cache) if isinstance(cache, StreamCache) else None
+    skipping = _Skipping(cache)
 
     def source(
         with_columns: list[str] | None,
@@ -180,9 +178,7 @@ def scan(cache: StreamCache | CastingStreamCache) -> pl.LazyFrame:
     return streaming
 
 
-def register(
-    ctx: pl.SQLContext, name: str, cache: StreamCache | CastingStreamCache
-) -> pl.LazyFrame:
+def register(ctx: pl.SQLContext, name: str, cache: Replayable) -> pl.LazyFrame:
     """Register ``cache`` as table ``name`` of a Polars ``SQLContext``.
 
     Parameters
@@ -279,7 +275,7 @@ class _Skipping:
     of a predicate holds for every collect that reads as many batches.
     """
 
-    def __init__(self, cache: StreamCache) -> None:
+    def __init__(self, cache: Replayable) -> None:
         self._cache = cache
         from batchcorder._adapter_kit import Memo
 
@@ -305,17 +301,17 @@ class _Skipping:
         return self._remembered.get(key, select)
 
 
-def _whole_cache(cache: StreamCache | CastingStreamCache) -> bool:
+def _whole_cache(cache: Replayable) -> bool:
     """Whether one scan may hold every batch of ``cache`` at once, to skip some by statistics.
 
     Only once the upstream is exhausted (a scan never ingests ahead of its
     reads), and not with ``max_readers``, whose readers free what they pass.
     """
-    return bool(cache.upstream_exhausted and cache.max_readers is None)  # type: ignore[union-attr]
+    return bool(cache.upstream_exhausted and cache.max_readers is None)
 
 
 def _scan_batches(
-    cache: StreamCache | CastingStreamCache,
+    cache: Replayable,
     schema: pa.Schema,
     with_columns: list[str] | None,
     predicate: pl.Expr | None,
@@ -344,7 +340,7 @@ class _Evaluated:
 
 
 def _read(
-    cache: StreamCache | CastingStreamCache,
+    cache: Replayable,
     schema: pa.Schema,
     columns: list[str],
     predicate: pl.Expr | None,
