@@ -10,9 +10,9 @@ import pyarrow as pa
 from batchcorder._scan.statistics import BatchStatistics
 
 if TYPE_CHECKING:
+    from batchcorder._counters import CacheStats
     from batchcorder._lifetime import Lifetime
     from batchcorder._protocol import Replayable
-    from batchcorder._stats import CacheStats
 
 __all__ = ["CastingStreamCache"]
 

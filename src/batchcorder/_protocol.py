@@ -9,8 +9,8 @@ if TYPE_CHECKING:
 
     import pyarrow as pa
 
+    from batchcorder._counters import CacheStats
     from batchcorder._scan.statistics import BatchStatistics
-    from batchcorder._stats import CacheStats
 
 __all__ = ["Replayable"]
 

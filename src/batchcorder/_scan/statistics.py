@@ -246,6 +246,10 @@ class BatchStatistics:
         # batch, once appended, never change.
         self._columns: dict[str, _ColumnAccumulator] = {}
 
+    def __reduce__(self) -> tuple[type[BatchStatistics], tuple[()]]:
+        """Pickled empty: statistics are computed again, when asked for, where they are read."""
+        return (BatchStatistics, ())
+
     def column(self, name: str, batches: Sequence[pa.RecordBatch]) -> ColumnStatistics | None:
         """The statistics of column ``name`` over ``batches``; None if no single column has that name.
 
