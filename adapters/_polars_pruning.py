@@ -2,7 +2,7 @@
 
 Polars hands an IO source its pushed-down predicate as a ``polars.Expr``.
 :func:`predicate_node` reads the expression's serialised form and rewrites it
-into the tree of :mod:`batchcorder._pruning`, or answers None: then no batch
+into the tree of :mod:`batchcorder._scan.tree`, or answers None: then no batch
 is skipped and none passes without the predicate being evaluated.
 
 Skipping a batch, or passing it whole, means the predicate is not evaluated
@@ -47,12 +47,12 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from batchcorder._pruning import Call, FieldRef, Literal
+from batchcorder._adapter_kit import Call, FieldRef, Literal
 
 if TYPE_CHECKING:
     import polars as pl
 
-    from batchcorder._pruning import Node
+    from batchcorder._adapter_kit import Node
 
 __all__ = ["predicate_node"]
 
@@ -91,7 +91,7 @@ class _NotUnderstood(Exception):
 
 
 def predicate_node(predicate: pl.Expr, schema: pa.Schema) -> Node | None:
-    """The tree of ``predicate`` for :func:`batchcorder._pruning.select_batches`; None if any part is not understood.
+    """The tree of ``predicate`` for :func:`batchcorder._scan.predicates.select_batches`; None if any part is not understood.
 
     Parameters
     ----------

@@ -54,14 +54,14 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from batchcorder._engines import require_engine
-from batchcorder._lifetime import closed_dataset, lifetime_of
+from batchcorder._adapter_kit import closed_dataset, lifetime_of, require_engine
 
 if TYPE_CHECKING:
     import datafusion
 
     from batchcorder import Replayable
-    from batchcorder._cache_dataset import CacheDataset, ReaderFragmentsDataset
+    from batchcorder._adapter_kit import CacheDataset
+    from batchcorder.adapters._datafusion_dataset import DataFusionDataset
 
 __all__ = ["dataset", "register"]
 
@@ -70,7 +70,7 @@ def __dir__() -> list[str]:
     return list(__all__)
 
 
-def dataset(cache: Replayable) -> ReaderFragmentsDataset | CacheDataset:
+def dataset(cache: Replayable) -> DataFusionDataset | CacheDataset:
     """A pyarrow dataset over every batch of ``cache``, which DataFusion scans skipping batches.
 
     Register it with ``ctx.register_dataset(name, dataset(cache))``.
@@ -117,8 +117,8 @@ def dataset(cache: Replayable) -> ReaderFragmentsDataset | CacheDataset:
     >>> ctx.sql("SELECT count(*) AS n FROM t WHERE k >= 95").to_pydict()
     {'n': [5]}
     """
-    from batchcorder._cache_dataset import CacheDataset, ReaderFragmentsDataset, arrow_can_filter
-    from batchcorder._dataset import dataset_contents
+    from batchcorder._adapter_kit import CacheDataset, arrow_can_filter, dataset_contents
+    from batchcorder.adapters._datafusion_dataset import DataFusionDataset
 
     batches, schema, statistics = dataset_contents(cache, "batchcorder.adapters.datafusion.dataset")
     if not arrow_can_filter(schema) and any(batch.num_rows for batch in batches):
@@ -128,7 +128,7 @@ def dataset(cache: Replayable) -> ReaderFragmentsDataset | CacheDataset:
         return CacheDataset(
             batches, schema, statistics, semantics="datafusion", lifetime=lifetime_of(cache)
         )
-    return ReaderFragmentsDataset(
+    return DataFusionDataset(
         batches, schema, statistics, _cores(), semantics="datafusion", lifetime=lifetime_of(cache)
     )
 
@@ -188,7 +188,7 @@ def register(
     {'k': [7]}
     """
     require_engine("datafusion", "batchcorder.adapters.datafusion.register")
-    from batchcorder._dataset import check_cache, snapshot
+    from batchcorder._adapter_kit import check_cache, snapshot
 
     check_cache(cache, "batchcorder.adapters.datafusion.register")
 

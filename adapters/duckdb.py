@@ -60,14 +60,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from batchcorder._engines import require_engine
-from batchcorder._lifetime import lifetime_of, released_at_close
+from batchcorder._adapter_kit import lifetime_of, released_at_close, require_engine
 
 if TYPE_CHECKING:
     import duckdb
 
     from batchcorder import Replayable
-    from batchcorder._cache_dataset import ReaderScanDataset
+    from batchcorder.adapters._duckdb_dataset import DuckDBDataset
 
 __all__ = ["dataset", "register"]
 
@@ -76,7 +75,7 @@ def __dir__() -> list[str]:
     return list(__all__)
 
 
-def dataset(cache: Replayable) -> ReaderScanDataset:
+def dataset(cache: Replayable) -> DuckDBDataset:
     """A pyarrow dataset over every batch of ``cache``, which DuckDB scans with pushdown.
 
     :func:`batchcorder.dataset`, tuned for DuckDB: its ``scanner()`` returns
@@ -116,11 +115,11 @@ def dataset(cache: Replayable) -> ReaderScanDataset:
     >>> duckdb.sql("SELECT v FROM data WHERE k >= 2 ORDER BY k").fetchall()
     [('b',), ('c',)]
     """
-    from batchcorder._cache_dataset import ReaderScanDataset
-    from batchcorder._dataset import dataset_contents
+    from batchcorder._adapter_kit import dataset_contents
+    from batchcorder.adapters._duckdb_dataset import DuckDBDataset
 
     contents = dataset_contents(cache, "batchcorder.adapters.duckdb.dataset")
-    return ReaderScanDataset(*contents, semantics="duckdb", lifetime=lifetime_of(cache))
+    return DuckDBDataset(*contents, semantics="duckdb", lifetime=lifetime_of(cache))
 
 
 def register(

@@ -74,17 +74,20 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from batchcorder._engines import require_engine
-from batchcorder._panics import panics_raised, polars_panics_raised
-from batchcorder._types import logical_nbytes
+from batchcorder._adapter_kit import (
+    logical_nbytes,
+    panics_raised,
+    polars_panics_raised,
+    require_engine,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
     import polars as pl
 
-    from batchcorder import CastingStreamCache, StreamCache
-    from batchcorder._pruning import Selection
+    from batchcorder import Replayable
+    from batchcorder._adapter_kit import Selection
 
 __all__ = ["polars_schema", "register", "scan"]
 
@@ -120,7 +123,7 @@ def polars_schema(schema: pa.Schema) -> pl.Schema:
     return frame.schema
 
 
-def scan(cache: StreamCache | CastingStreamCache) -> pl.LazyFrame:
+def scan(cache: Replayable) -> pl.LazyFrame:
     """A ``LazyFrame`` reading ``cache``, re-collectable, with pushdown of projection and filters.
 
     Parameters
@@ -149,14 +152,12 @@ def scan(cache: StreamCache | CastingStreamCache) -> pl.LazyFrame:
     require_engine("polars", "batchcorder.adapters.polars.scan")
     from polars.io.plugins import register_io_source
 
-    from batchcorder import StreamCache
-    from batchcorder._dataset import check_cache
+    from batchcorder._adapter_kit import check_cache
 
     check_cache(cache, "batchcorder.adapters.polars.scan")
 
     arrow_schema = cache.schema
-    # A view casts every batch anew: only the cache's own batches have statistics.
-    skipping = _Skipping(cache) if isinstance(cache, StreamCache) else None
+    skipping = _Skipping(cache)
 
     def source(
         with_columns: list[str] | None,
@@ -177,9 +178,7 @@ def scan(cache: StreamCache | CastingStreamCache) -> pl.LazyFrame:
     return streaming
 
 
-def register(
-    ctx: pl.SQLContext, name: str, cache: StreamCache | CastingStreamCache
-) -> pl.LazyFrame:
+def register(ctx: pl.SQLContext, name: str, cache: Replayable) -> pl.LazyFrame:
     """Register ``cache`` as table ``name`` of a Polars ``SQLContext``.
 
     Parameters
@@ -220,10 +219,6 @@ _ARROW_FILTER_BELOW = 8
 #: (strings) keep what is converted at once small.
 _ZERO_COPY_GROUP_BYTES = 32 << 20
 _COPIED_GROUP_BYTES = 16 << 20
-#: Predicates whose batch selection a scan remembers (the most recent ones).
-_REMEMBERED_PREDICATES = 64
-#: What looking up a predicate not remembered gives (None is a remembered answer).
-_UNKNOWN = object()
 
 
 class _Group:
@@ -280,44 +275,43 @@ class _Skipping:
     of a predicate holds for every collect that reads as many batches.
     """
 
-    def __init__(self, cache: StreamCache) -> None:
+    def __init__(self, cache: Replayable) -> None:
         self._cache = cache
-        self._remembered: dict[tuple[str, int], Selection | None] = {}
+        from batchcorder._adapter_kit import Memo
+
+        self._remembered: Memo[tuple[str, int], Selection | None] = Memo()
 
     def selection(
         self, batches: list[pa.RecordBatch], predicate: pl.Expr, schema: pa.Schema
     ) -> Selection | None:
         """Which of the cache's ``batches`` the predicate may keep, told from batch statistics."""
-        from batchcorder._pruning import select_batches
+        from batchcorder._adapter_kit import select_batches
         from batchcorder.adapters._polars_pruning import predicate_node
 
         try:
             key = (predicate.meta.serialize(format="json"), len(batches))
         except Exception:  # an expression Polars cannot serialise
             return None
-        remembered = self._remembered.get(key, _UNKNOWN)
-        if remembered is not _UNKNOWN:
-            return remembered  # type: ignore[return-value]
-        # None unless no part of the predicate can raise: it is then evaluated on every row.
-        node = predicate_node(predicate, schema)
-        chosen = None if node is None else select_batches(node, batches, self._cache.statistics)
-        if len(self._remembered) >= _REMEMBERED_PREDICATES:
-            self._remembered.clear()
-        self._remembered[key] = chosen
-        return chosen
+
+        def select() -> Selection | None:
+            # None unless no part of the predicate can raise: it is then evaluated on every row.
+            node = predicate_node(predicate, schema)
+            return None if node is None else select_batches(node, batches, self._cache.statistics)
+
+        return self._remembered.get(key, select)
 
 
-def _whole_cache(cache: StreamCache | CastingStreamCache) -> bool:
+def _whole_cache(cache: Replayable) -> bool:
     """Whether one scan may hold every batch of ``cache`` at once, to skip some by statistics.
 
     Only once the upstream is exhausted (a scan never ingests ahead of its
     reads), and not with ``max_readers``, whose readers free what they pass.
     """
-    return bool(cache.upstream_exhausted and cache.max_readers is None)  # type: ignore[union-attr]
+    return bool(cache.upstream_exhausted and cache.max_readers is None)
 
 
 def _scan_batches(
-    cache: StreamCache | CastingStreamCache,
+    cache: Replayable,
     schema: pa.Schema,
     with_columns: list[str] | None,
     predicate: pl.Expr | None,
@@ -346,7 +340,7 @@ class _Evaluated:
 
 
 def _read(
-    cache: StreamCache | CastingStreamCache,
+    cache: Replayable,
     schema: pa.Schema,
     columns: list[str],
     predicate: pl.Expr | None,

@@ -138,8 +138,7 @@ def read(
     batchcorder.errors.CacheClosedError: StreamCache is closed: the cache was closed or its file removed, ...
     """
     from batchcorder import CacheFileView, CastingStreamCache, StreamCache
-    from batchcorder._engines import require_engine
-    from batchcorder._lifetime import lifetime_of
+    from batchcorder._adapter_kit import lifetime_of, require_engine
     from batchcorder.errors import CacheClosedError
 
     require_engine("ray", "batchcorder.adapters.ray.read")

@@ -39,11 +39,13 @@ from hypothesis import strategies as st
 
 import batchcorder
 from batchcorder import StreamCache
-from batchcorder._cache_dataset import CacheDataset, ReaderScanDataset
-from batchcorder._pruning import cannot_raise, decode
-from batchcorder._statistics import BatchStatistics
+from batchcorder._cache_dataset import CacheDataset
+from batchcorder._scan.arrow_format import decode
+from batchcorder._scan.predicates import cannot_raise
+from batchcorder._scan.statistics import BatchStatistics
 from batchcorder.adapters import datafusion as datafusion_adapter
 from batchcorder.adapters import duckdb as duckdb_adapter
+from batchcorder.adapters._duckdb_dataset import DuckDBDataset
 
 EXAMPLES = int(os.environ.get("BATCHCORDER_EXACTNESS_EXAMPLES", "60"))
 PROPERTY = settings(
@@ -175,7 +177,7 @@ def test_is_in_matches_the_value_set_as_cast_to_the_column_type(column_type: pa.
     plain = ds.dataset(table)
     statistics = BatchStatistics()
     skipping = CacheDataset(batches, table.schema, statistics)
-    streaming = ReaderScanDataset(batches, table.schema, statistics)
+    streaming = DuckDBDataset(batches, table.schema, statistics)
     value_sets = [value_set for data_type in VALUE_SET_TYPES for value_set in _values(data_type)]
     for index, value_set in enumerate(value_sets):
         expression = pc.field("x").isin(value_set)

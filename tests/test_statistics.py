@@ -27,9 +27,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from batchcorder import StreamCache
-from batchcorder._cache_dataset import CacheDataset, ReaderScanDataset
-from batchcorder._pruning import FieldRef, decode, select_batches
-from batchcorder._statistics import BatchStatistics
+from batchcorder._cache_dataset import CacheDataset
+from batchcorder._scan.arrow_format import decode
+from batchcorder._scan.predicates import select_batches
+from batchcorder._scan.statistics import BatchStatistics
+from batchcorder._scan.tree import FieldRef
+from batchcorder.adapters._duckdb_dataset import DuckDBDataset
 
 #: Examples of the decision property (half as many for whole scans); CI keeps
 #: this module to a few seconds. For a longer run:
@@ -309,7 +312,7 @@ def test_scans_that_skip_give_what_pyarrow_gives(
         return
     statistics = BatchStatistics()
     skipping = CacheDataset(drawn, schema, statistics)
-    streaming = ReaderScanDataset(drawn, schema, statistics)
+    streaming = DuckDBDataset(drawn, schema, statistics)
     for got in (
         skipping.to_table(columns=columns, filter=expression),
         _table(streaming.scanner(columns=columns, filter=expression)),
@@ -411,6 +414,6 @@ def test_a_filter_a_direct_call_cannot_evaluate_gives_what_pyarrow_gives() -> No
         null_set, null_set, pc.scalar(pa.scalar(None, pa.float64())) == pc.field("i")
     )
     expected = ds.InMemoryDataset(batches).to_table(filter=expression)
-    streaming = ReaderScanDataset(batches, batches[0].schema, BatchStatistics())
+    streaming = DuckDBDataset(batches, batches[0].schema, BatchStatistics())
     assert _table(streaming.scanner(filter=expression)).equals(expected)
     assert expected["i"].to_pylist() == [None]

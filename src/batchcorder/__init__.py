@@ -21,12 +21,12 @@ from __future__ import annotations
 
 from batchcorder._cache import StreamCache
 from batchcorder._casting import CastingStreamCache
+from batchcorder._counters import CacheStats
 from batchcorder._dataset import dataset
 from batchcorder._protocol import Replayable
 from batchcorder._reader import StreamCacheReader
 from batchcorder._register import register, scan
 from batchcorder._sharing import CacheFileView
-from batchcorder._stats import CacheStats
 from batchcorder.errors import (
     BatchEvictedError,
     CacheClosedError,

@@ -13,14 +13,14 @@ import pyarrow as pa
 from batchcorder._bounds import StreamBounds
 from batchcorder._casting import CastingStreamCache
 from batchcorder._closing import ClosesOnExit
+from batchcorder._counters import CacheStats
 from batchcorder._eviction import ReaderRegistry
 from batchcorder._ingestion import Ingestion
 from batchcorder._lifetime import Lifetime
 from batchcorder._options import validate_flag, validate_options
 from batchcorder._reader import StreamCacheReader, describe_schema
 from batchcorder._replay import Replay
-from batchcorder._statistics import BatchStatistics
-from batchcorder._stats import CacheStats
+from batchcorder._scan.statistics import BatchStatistics
 from batchcorder._storage import open_store
 from batchcorder._upstream import open_upstream
 from batchcorder.errors import CacheClosedError

@@ -1,31 +1,26 @@
-"""The pyarrow datasets :func:`batchcorder.dataset` and the DuckDB adapter hand to engines.
+"""The pyarrow dataset :func:`batchcorder.dataset` and the engine adapters hand to engines.
 
 Imported only when a dataset is made: ``pyarrow.dataset`` takes a while to
 import, and ``import batchcorder`` must not pay for it.
 
 :class:`CacheDataset` is an ``InMemoryDataset`` over a cache's own batches
-whose scans skip, by batch statistics (:mod:`batchcorder._statistics`), the
+whose scans skip, by batch statistics (:mod:`batchcorder._scan.statistics`), the
 batches a filter excludes: a scanner with a filter reads only the batches
 that may hold a row the filter keeps, and is otherwise pyarrow's own.
+:meth:`CacheDataset.reader` streams the rows of a filter as a plain
+``RecordBatchReader`` (no per-batch scan task): the batches a filter
+excludes are skipped, those it keeps whole pass as they are, and the rest are
+filtered batch by batch (:class:`batchcorder._scan.rows.RowFilter`).
 
-:class:`ReaderScanDataset` adds what DuckDB's scan of a dataset can use: DuckDB
-calls ``scanner(columns=..., filter=...)`` and reads only its
-``to_reader()``, so the scan it gets streams the cache's batches as a plain
-``RecordBatchReader`` (as a ``pa.Table`` would), takes the batches a filter
-keeps whole without filtering them, and filters the rest with pyarrow's
-compute functions (:class:`batchcorder._pruning.RowFilter`, or pyarrow's
-scanner for functions it does not evaluate). Any other use of the scan is a
-pyarrow ``Scanner``'s.
-
-:class:`ReaderFragmentsDataset` is the same for DataFusion, which reads a
-dataset as ``get_fragments()``, one partition of its plan each: the parts are
-runs of consecutive batches streamed the same way.
+The objects an engine's scan of a dataset expects (a DuckDB scan, DataFusion
+fragments) are the adapters' own (``batchcorder.adapters._duckdb_dataset``,
+``batchcorder.adapters._datafusion_dataset``), built on :meth:`CacheDataset.reader`.
 
 A batch is skipped or taken whole only for a filter that cannot fail on
-any data (:func:`batchcorder._pruning.cannot_raise`), so every error a plain
-dataset raises is raised here too. The datasets made for DuckDB and
-DataFusion rewrite every filter they are given to the engine's meaning
-(:mod:`batchcorder._nan_order`) before anything else.
+any data (:func:`batchcorder._scan.predicates.cannot_raise`), so every error a plain
+dataset raises is raised here too. A dataset made for an engine rewrites
+every filter it is given to the engine's meaning
+(:mod:`batchcorder._scan.engine_semantics`) before anything else.
 """
 
 from __future__ import annotations
@@ -39,28 +34,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from batchcorder._pruning import (
-    Node,
-    RowFilter,
-    Selection,
-    cannot_raise,
-    decode,
-    empty_batch,
-    select_batches,
-)
-from batchcorder._statistics import BatchStatistics
+from batchcorder._memo import Memo
+from batchcorder._scan.arrow_format import decode, filter_key
+from batchcorder._scan.predicates import Selection, cannot_raise, select_batches
+from batchcorder._scan.rows import RowFilter
+from batchcorder._scan.statistics import BatchStatistics
+from batchcorder._scan.tree import Node, empty_batch
 
 if TYPE_CHECKING:
     from batchcorder._lifetime import Lifetime
 
-__all__ = ["CacheDataset", "ReaderFragmentsDataset", "ReaderScanDataset", "arrow_can_filter"]
+__all__ = ["CacheDataset", "arrow_can_filter"]
 
 #: Whose answers a dataset's filters give (see :class:`CacheDataset`).
 SEMANTICS = ("pyarrow", "polars", "duckdb", "datafusion")
-#: Filters whose batch selection a dataset remembers (the most recent ones).
-_REMEMBERED_FILTERS = 64
-#: What a lookup of a filter not remembered returns (None is a remembered answer).
-_UNKNOWN = object()
 
 
 class CacheDataset(ds.InMemoryDataset):
@@ -79,7 +66,7 @@ class CacheDataset(ds.InMemoryDataset):
         Whose answers the filters give: pyarrow's (the answers of a dataset
         of the plain table), or an engine's, which do not filter again what
         the dataset returns (every filter is rewritten by
-        :func:`batchcorder._nan_order.engine_order`: NaN above every number
+        :func:`batchcorder._scan.engine_semantics.engine_order`: NaN above every number
         and equal to itself, ``is_in`` null for a null).
 
     Examples
@@ -112,13 +99,13 @@ class CacheDataset(ds.InMemoryDataset):
         # The cache's lifetime: once it is closed, every scan says so.
         self._lifetime = lifetime
         # Serialised filter -> the filter rewritten to the engine's meaning.
-        self._rewritten: dict[bytes, pc.Expression] = {}
+        self._rewritten: Memo[bytes, pc.Expression] = Memo()
         # pyarrow fails to filter some types; skipping batches would then
         # answer where pyarrow's own scan of the batches raises.
         self._skips = arrow_can_filter(schema)
         # Serialised filter -> its selection. Batches never change, so a
         # selection holds for the dataset's lifetime.
-        self._selections: dict[bytes, Selection | None] = {}
+        self._selections: Memo[bytes, Selection | None] = Memo()
 
     def selection(self, filter: pc.Expression) -> Selection | None:
         """Which batches ``filter`` may keep and which it keeps whole; None if it cannot be told.
@@ -132,24 +119,22 @@ class CacheDataset(ds.InMemoryDataset):
         -------
         Selection or None
         """
-        key = _filter_key(filter)
+        key = filter_key(filter)
         if key is None:
             return None
-        remembered = self._selections.get(key, _UNKNOWN)
-        if remembered is not _UNKNOWN:
-            return remembered  # type: ignore[return-value]
+        return self._selections.get(key, lambda: self._new_selection(filter))
+
+    def _new_selection(self, filter: pc.Expression) -> Selection | None:
+        """:meth:`selection`, computed."""
         node: Node | None = decode(filter)
-        selection = None
-        if node is not None:
-            selection = self._select(node)
-            # A filter failing whatever the data (types it does not take)
-            # fails over batches all skipped, too: then scan them all.
-            narrows = not selection.keep.all() or selection.whole.any()
-            if narrows and _fails_without_rows(filter, self.schema):
-                selection = None
-        if len(self._selections) >= _REMEMBERED_FILTERS:
-            self._selections.clear()
-        self._selections[key] = selection
+        if node is None:
+            return None
+        selection = self._select(node)
+        # A filter failing whatever the data (types it does not take)
+        # fails over batches all skipped, too: then scan them all.
+        narrows = not selection.keep.all() or selection.whole.any()
+        if narrows and _fails_without_rows(filter, self.schema):
+            return None
         return selection
 
     def _select(self, node: Node) -> Selection:
@@ -183,18 +168,14 @@ class CacheDataset(ds.InMemoryDataset):
             # a pyarrow scalar, which a scanner does not take: the same
             # filter, as an expression.
             filter = pc.scalar(filter)
-        from batchcorder._nan_order import engine_order
+        from batchcorder._scan.engine_semantics import engine_order
 
-        key = _filter_key(filter)
+        key = filter_key(filter)
         if key is None:
             return engine_order(filter, self.schema, dialect=semantics)
-        rewritten = self._rewritten.get(key)
-        if rewritten is None:
-            rewritten = engine_order(filter, self.schema, dialect=semantics)
-            if len(self._rewritten) >= _REMEMBERED_FILTERS:
-                self._rewritten.clear()
-            self._rewritten[key] = rewritten
-        return rewritten
+        return self._rewritten.get(
+            key, lambda: engine_order(filter, self.schema, dialect=semantics)
+        )
 
     def check_open(self) -> None:
         """Raise ``CacheClosedError`` if the cache this dataset was made of is closed.
@@ -245,9 +226,9 @@ class CacheDataset(ds.InMemoryDataset):
         Takes the arguments of ``pyarrow.dataset.Dataset.scanner``.
         """
         self.check_open()
-        return self._scanner(columns, self.engine_filter(filter), **options)
+        return self.pyarrow_scanner(columns, self.engine_filter(filter), **options)
 
-    def _scanner(self, columns: Any, filter: pc.Expression | None, **options: Any) -> Any:
+    def pyarrow_scanner(self, columns: Any, filter: pc.Expression | None, **options: Any) -> Any:
         """:meth:`scanner` of a filter already rewritten (:meth:`engine_filter`)."""
         kept = self._kept_batches(filter)
         if kept is None:
@@ -271,42 +252,28 @@ class CacheDataset(ds.InMemoryDataset):
             kept = [batch for batch in self._batches if batch.num_rows][:1]
         return ds.InMemoryDataset(kept, schema=self.schema).get_fragments(filter)
 
+    @property
+    def holds_batches(self) -> bool:
+        """Whether this dataset has the cache's batches (see :meth:`_kept_batches`)."""
+        return "_batches" in self.__dict__
+
+    @property
+    def batches_with_rows(self) -> int:
+        """How many of the dataset's batches hold rows."""
+        return sum(1 for batch in self._batches if batch.num_rows)
+
     def _kept_batches(self, filter: pc.Expression | None) -> list[pa.RecordBatch] | None:
         """The batches ``filter`` may keep; None to scan them all.
 
         A dataset pyarrow derives from this one (``Dataset.filter``) is of this
         class but was never initialised: it has no batches of its own here.
         """
-        if filter is None or "_batches" not in self.__dict__ or not self._skips:
+        if filter is None or not self.holds_batches or not self._skips:
             return None
         selection = self.selection(filter)
         if selection is None or selection.keep.all():
             return None
         return [batch for batch, keep in zip(self._batches, selection.keep, strict=True) if keep]
-
-
-class ReaderScanDataset(CacheDataset):
-    """A :class:`CacheDataset` whose ``scanner()`` streams batches as a plain reader.
-
-    What DuckDB's scan of a dataset calls: ``scanner(columns=..., filter=...)``,
-    then ``to_reader()``. Without a filter the reader streams the cache's
-    batches, projected, with no per-batch scan task; with one, it skips the
-    batches the filter excludes, passes those it keeps whole as they are, and
-    filters the others with pyarrow's compute functions. The scan's other
-    methods are a pyarrow ``Scanner``'s.
-
-    Examples
-    --------
-    >>> import pyarrow as pa
-    >>> import pyarrow.dataset as ds
-    >>> batches = pa.table({"x": range(6), "y": list("abcdef")}).to_batches(max_chunksize=2)
-    >>> data = ReaderScanDataset(batches, batches[0].schema, BatchStatistics())
-    >>> scan = data.scanner(columns=["y"], filter=ds.field("x") >= 3)
-    >>> scan.to_reader().read_all().column("y").to_pylist()
-    ['d', 'e', 'f']
-    >>> scan.count_rows()
-    3
-    """
 
     @cached_property
     def _whole_table(self) -> pa.Table:
@@ -316,22 +283,9 @@ class ReaderScanDataset(CacheDataset):
     @cached_property
     def _prepared_scans(
         self,
-    ) -> dict[tuple[bytes, tuple[str, ...] | None], tuple[pa.Schema, RowFilter | None]]:
-        """(serialised filter, columns) -> the scan's projected schema, and its filter's RowFilter.
-
-        The RowFilter is None when pyarrow's scanner evaluates the filter.
-        """
-        return {}
-
-    def _scanner(self, columns: Any, filter: pc.Expression | None, **options: Any) -> Any:
-        """A scan whose ``to_reader()`` streams the batches (see the class); a ``Scanner`` otherwise."""
-        if "_batches" not in self.__dict__ or options:
-            return super()._scanner(columns, filter, **options)
-        if columns is not None and not (
-            isinstance(columns, list) and all(isinstance(name, str) for name in columns)
-        ):
-            return super()._scanner(columns, filter)
-        return _ReaderScan(self, columns, filter)
+    ) -> Memo[tuple[bytes, tuple[str, ...] | None], tuple[pa.Schema, RowFilter]]:
+        """(serialised filter, columns) -> the scan's projected schema, and its :class:`RowFilter`."""
+        return Memo()
 
     def reader(
         self,
@@ -355,16 +309,16 @@ class ReaderScanDataset(CacheDataset):
         -------
         pyarrow.RecordBatchReader
         """
-        return self._reader(columns, self.engine_filter(filter), part)
+        return self.rewritten_reader(columns, self.engine_filter(filter), part)
 
-    def _reader(
+    def rewritten_reader(
         self,
         columns: list[str] | None,
         filter: pc.Expression | None,
         part: tuple[int, int] = (0, 1),
     ) -> pa.RecordBatchReader:
         """:meth:`reader` of a filter already rewritten (:meth:`engine_filter`)."""
-        first, end = self._bounds(part)
+        first, end = self.part_bounds(part)
         if filter is None:
             if first == 0 and end == len(self._batches):
                 table = self._whole_table
@@ -376,7 +330,7 @@ class ReaderScanDataset(CacheDataset):
                     pa.schema([]), [_no_columns(table.num_rows)]
                 )
             return (table if columns is None else table.select(columns)).to_reader()
-        key = _filter_key(filter)
+        key = filter_key(filter)
         selection = self.selection(filter) if key is not None and self._skips else None
         if key is None or selection is None:
             batches = self._batches[first:end]
@@ -384,10 +338,10 @@ class ReaderScanDataset(CacheDataset):
             return subset.scanner(columns=columns, filter=filter).to_reader()
         schema, rows = self._prepared(key, columns, filter)
         return pa.RecordBatchReader.from_batches(
-            schema, self._selected(columns, filter, selection, rows, first, end)
+            schema, self._selected(columns, selection, rows, first, end)
         )
 
-    def _bounds(self, part: tuple[int, int]) -> tuple[int, int]:
+    def part_bounds(self, part: tuple[int, int]) -> tuple[int, int]:
         """The batch indices ``[first, end)`` of part ``k`` of ``n``."""
         index, count = part
         total = len(self._batches)
@@ -395,82 +349,38 @@ class ReaderScanDataset(CacheDataset):
 
     def _prepared(
         self, key: bytes, columns: list[str] | None, filter: pc.Expression
-    ) -> tuple[pa.Schema, RowFilter | None]:
+    ) -> tuple[pa.Schema, RowFilter]:
         """The projected schema of a filtered scan, and ``filter`` as a :class:`RowFilter`.
 
-        The RowFilter is None when pyarrow's scanner must evaluate the filter.
         The schema comes from pyarrow's scanner, which checks the columns and
         the filter against the dataset's schema and raises its own errors.
         """
         prepared_key = (key, None if columns is None else tuple(columns))
-        remembered = self._prepared_scans.get(prepared_key, _UNKNOWN)
-        if remembered is not _UNKNOWN:
-            return remembered  # type: ignore[return-value]
+        return self._prepared_scans.get(prepared_key, lambda: self._prepare(columns, filter))
+
+    def _prepare(
+        self, columns: list[str] | None, filter: pc.Expression
+    ) -> tuple[pa.Schema, RowFilter]:
+        """:meth:`_prepared`, computed."""
         empty = ds.InMemoryDataset([], schema=self.schema)
         schema = empty.scanner(columns=columns, filter=filter).projected_schema
-        node = decode(filter)
-        rows = RowFilter(node) if node is not None else None
-        if rows is not None and not rows.supported:
-            rows = None
-        if len(self._prepared_scans) >= _REMEMBERED_FILTERS:
-            self._prepared_scans.clear()
-        self._prepared_scans[prepared_key] = (schema, rows)
-        return schema, rows
+        return schema, RowFilter(filter, decode(filter), self.schema)
 
     def _selected(
         self,
         columns: list[str] | None,
-        filter: pc.Expression,
         selection: Selection,
-        rows: RowFilter | None,
+        rows: RowFilter,
         first: int,
         end: int,
     ) -> Iterator[pa.RecordBatch]:
-        """The kept batches of ``[first, end)`` in order: whole ones projected, the others filtered.
-
-        A filter :class:`RowFilter` cannot evaluate goes to pyarrow's scanner,
-        over each run of consecutive batches that need it.
-        """
-        run: list[pa.RecordBatch] = []
+        """The kept batches of ``[first, end)`` in order: whole ones projected, the others filtered."""
         for index in first + np.flatnonzero(selection.keep[first:end]):
             batch = self._batches[index]
-            if not selection.whole[index] and rows is None:
-                run.append(batch)
-                continue
-            if run:
-                yield from self._scanned(run, columns, filter)
-                run = []
-            if selection.whole[index]:
-                projected = batch if columns is None else batch.select(columns)
-            else:
-                projected = _filtered(rows, batch, columns)
-            if projected is None:
-                # The scanner answers where a direct call of the filter's
-                # functions fails (pyarrow 18 casts some arguments safely
-                # there and not in a scan): as a plain dataset would.
-                yield from self._scanned([batch], columns, filter)
-            elif projected.num_rows:
-                yield projected
-        if run:
-            yield from self._scanned(run, columns, filter)
-
-    def _scanned(
-        self, batches: list[pa.RecordBatch], columns: list[str] | None, filter: pc.Expression
-    ) -> Iterator[pa.RecordBatch]:
-        subset = ds.InMemoryDataset(batches, schema=self.schema)
-        yield from subset.scanner(columns=columns, filter=filter).to_reader()
-
-
-def _filtered(
-    rows: RowFilter | None, batch: pa.RecordBatch, columns: list[str] | None
-) -> pa.RecordBatch | None:
-    """``batch``'s rows that ``rows`` keeps, projected; None if the filter fails on it."""
-    assert rows is not None
-    projected = batch if columns is None else batch.select(columns)
-    try:
-        return rows.apply(batch, projected)
-    except pa.ArrowException:
-        return None
+            if not selection.whole[index]:
+                yield from rows.apply(batch, columns)
+            elif batch.num_rows:
+                yield batch if columns is None else batch.select(columns)
 
 
 def _fails_without_rows(filter: pc.Expression, schema: pa.Schema) -> bool:
@@ -508,15 +418,6 @@ def arrow_can_filter(schema: pa.Schema) -> bool:
     return True
 
 
-def _filter_key(filter: pc.Expression) -> bytes | None:
-    """The filter as pyarrow serialises it: equal filters, equal keys; None if it cannot be."""
-    try:
-        _, (serialised,) = filter.__reduce__()
-        return bytes(serialised.to_pybytes())
-    except (pa.ArrowException, TypeError, ValueError):
-        return None
-
-
 def _table(batches: Sequence[pa.RecordBatch], schema: pa.Schema) -> pa.Table:
     """The batches holding rows, as one table (no copy).
 
@@ -529,127 +430,3 @@ def _table(batches: Sequence[pa.RecordBatch], schema: pa.Schema) -> pa.Table:
 def _no_columns(rows: int) -> pa.RecordBatch:
     """A batch of ``rows`` rows and no column (no buffer is allocated)."""
     return pa.RecordBatch.from_arrays([pa.nulls(rows)], names=["_"]).select([])
-
-
-class _ReaderScan:
-    """One scan of a :class:`ReaderScanDataset`: ``to_reader()`` streams, the rest is a ``Scanner``'s."""
-
-    def __init__(
-        self, data: ReaderScanDataset, columns: list[str] | None, filter: pc.Expression | None
-    ) -> None:
-        self._data = data
-        self._columns = columns
-        self._filter = filter
-
-    def to_reader(self) -> pa.RecordBatchReader:
-        """The scan's rows as a reader over the cache's batches."""
-        return self._data._reader(self._columns, self._filter)
-
-    @property
-    def projected_schema(self) -> pa.Schema:
-        """The schema of the scan's batches, as pyarrow's scanner gives it."""
-        empty = ds.InMemoryDataset([], schema=self._data.schema)
-        return empty.scanner(columns=self._columns, filter=self._filter).projected_schema
-
-    def __getattr__(self, name: str) -> Any:
-        scanner = CacheDataset._scanner(self._data, self._columns, self._filter)
-        return getattr(scanner, name)
-
-
-class ReaderFragmentsDataset(ReaderScanDataset):
-    """A :class:`ReaderScanDataset` split into a few parts, as DataFusion's scan of a dataset reads it.
-
-    DataFusion (``SessionContext.register_dataset``) asks the dataset for
-    ``scanner(columns=..., filter=...).projected_schema``, then for
-    ``get_fragments(filter)``, one partition of its plan each, and reads
-    every fragment's ``scanner(schema, columns=..., filter=...,
-    batch_size=...).to_batches()``. Here the "fragments" are ``parts`` runs of
-    consecutive batches, each streaming through :meth:`reader`: the batches a
-    filter excludes are skipped, those it keeps whole pass as they are,
-    nothing is copied for an unfiltered scan, and ``count(*)`` (no column)
-    reads one row count per part.
-
-    Parameters
-    ----------
-    batches, schema, statistics
-        As :class:`CacheDataset`.
-    parts : int
-        Fragments, hence partitions of DataFusion's plan.
-
-    Examples
-    --------
-    >>> import pyarrow as pa
-    >>> import pyarrow.dataset as ds
-    >>> batches = pa.table({"x": range(6)}).to_batches(max_chunksize=2)
-    >>> data = ReaderFragmentsDataset(batches, batches[0].schema, BatchStatistics(), parts=2)
-    >>> fragments = data.get_fragments(ds.field("x") >= 3)
-    >>> [
-    ...     batch.num_rows
-    ...     for fragment in fragments
-    ...     for batch in fragment.scanner(data.schema, columns=[], filter=ds.field("x") >= 3).to_batches()
-    ... ]
-    [1, 2]
-    """
-
-    def __init__(
-        self,
-        batches: Sequence[pa.RecordBatch],
-        schema: pa.Schema,
-        statistics: BatchStatistics,
-        parts: int,
-        *,
-        semantics: str = "pyarrow",
-        lifetime: Lifetime | None = None,
-    ) -> None:
-        super().__init__(batches, schema, statistics, semantics=semantics, lifetime=lifetime)
-        self._parts = max(1, parts)
-
-    def get_fragments(self, filter: pc.Expression | None = None) -> list[_Part]:  # type: ignore[override]
-        """One part per partition, at least one: the filter is applied when each is scanned.
-
-        Without rows there is still one (empty) part: DataFusion (55) cannot
-        plan some scans of a dataset with no fragment (``ORDER BY`` fails its
-        plan's sanity check), which it answers over an empty table.
-        """
-        self.check_open()
-        parts = max(1, min(self._parts, sum(1 for batch in self._batches if batch.num_rows)))
-        return [_Part(self, (index, parts)) for index in range(parts)]
-
-
-class _Part:
-    """A run of consecutive batches of a :class:`ReaderFragmentsDataset`, read as a fragment."""
-
-    def __init__(self, data: ReaderFragmentsDataset, part: tuple[int, int]) -> None:
-        self._data = data
-        self._part = part
-
-    def scanner(
-        self,
-        schema: pa.Schema | None = None,
-        columns: list[str] | None = None,
-        filter: pc.Expression | None = None,
-        **options: Any,
-    ) -> _PartScan:
-        """The part's rows ``filter`` keeps, of ``columns``."""
-        self._data.check_open()
-        first, end = self._data._bounds(self._part)
-        if first == end:
-            # A part of no batch (the one part of an empty cache) keeps
-            # nothing, whatever the filter: not even one pyarrow cannot
-            # evaluate (string views), which DataFusion answers over a table.
-            empty = ds.InMemoryDataset([], schema=self._data.schema)
-            schema = empty.scanner(columns=columns).projected_schema
-            return _PartScan(pa.RecordBatchReader.from_batches(schema, []))
-        return _PartScan(self._data.reader(columns, filter, self._part))
-
-
-class _PartScan:
-    """The scan of one part: ``to_batches()`` and ``projected_schema``, as a ``Scanner`` has."""
-
-    def __init__(self, reader: pa.RecordBatchReader) -> None:
-        self._reader = reader
-        self.projected_schema = reader.schema
-
-    def to_batches(self) -> Iterator[pa.RecordBatch]:
-        """The batches of the part, in order."""
-        return iter(self._reader)

@@ -7,10 +7,12 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from batchcorder._scan.statistics import BatchStatistics
+
 if TYPE_CHECKING:
+    from batchcorder._counters import CacheStats
     from batchcorder._lifetime import Lifetime
     from batchcorder._protocol import Replayable
-    from batchcorder._stats import CacheStats
 
 __all__ = ["CastingStreamCache"]
 
@@ -55,6 +57,9 @@ class CastingStreamCache:
             )
         self._cache = cache
         self._schema = target_schema
+        # The view replays other values than the cache holds (cast anew each
+        # time, but the same values for the same batch): statistics of its own.
+        self._statistics = BatchStatistics()
 
     @property
     def _lifetime(self) -> Lifetime:
@@ -93,6 +98,21 @@ class CastingStreamCache:
     def stats(self) -> CacheStats:
         """The counters of the cache this view reads."""
         return self._cache.stats
+
+    @property
+    def upstream_exhausted(self) -> bool:
+        """Whether the upstream of the cache this view reads has reported its end."""
+        return self._cache.upstream_exhausted
+
+    @property
+    def max_readers(self) -> int | None:
+        """The cap on readers of the cache this view reads, or None."""
+        return self._cache.max_readers
+
+    @property
+    def statistics(self) -> BatchStatistics:
+        """Per-batch statistics of the batches this view replays, shared by its datasets."""
+        return self._statistics
 
     @property
     def closed(self) -> bool:

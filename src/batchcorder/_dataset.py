@@ -17,7 +17,7 @@ import pyarrow as pa
 if TYPE_CHECKING:
     from batchcorder._cache_dataset import CacheDataset
     from batchcorder._protocol import Replayable
-    from batchcorder._statistics import BatchStatistics
+    from batchcorder._scan.statistics import BatchStatistics
 
 __all__ = ["check_cache", "dataset", "dataset_contents", "snapshot", "statistics_of"]
 
@@ -87,7 +87,7 @@ def statistics_of(cache: Replayable) -> BatchStatistics:
 
     A :class:`~batchcorder.StreamCache` keeps its own, shared by every
     dataset made of it. A cast view replays other values than the cache
-    holds: its datasets each keep statistics of their own.
+    holds: it keeps statistics of its own.
 
     Examples
     --------
@@ -99,12 +99,7 @@ def statistics_of(cache: Replayable) -> BatchStatistics:
     >>> statistics_of(cache.cast(pa.schema([("x", pa.float64())]))) is cache.statistics
     False
     """
-    from batchcorder._cache import StreamCache
-    from batchcorder._statistics import BatchStatistics
-
-    if isinstance(cache, StreamCache):
-        return cache.statistics
-    return BatchStatistics()
+    return cache.statistics
 
 
 def dataset(cache: Replayable, *, semantics: str = "pyarrow") -> CacheDataset:

@@ -9,7 +9,8 @@ if TYPE_CHECKING:
 
     import pyarrow as pa
 
-    from batchcorder._stats import CacheStats
+    from batchcorder._counters import CacheStats
+    from batchcorder._scan.statistics import BatchStatistics
 
 __all__ = ["Replayable"]
 
@@ -45,6 +46,18 @@ class Replayable(Protocol):
     @property
     def closed(self) -> bool:
         """Whether the underlying cache is closed."""
+
+    @property
+    def upstream_exhausted(self) -> bool:
+        """Whether the underlying cache's upstream has reported its end."""
+
+    @property
+    def max_readers(self) -> int | None:
+        """The underlying cache's cap on readers ever created, or None."""
+
+    @property
+    def statistics(self) -> BatchStatistics:
+        """Per-batch statistics of the batches this stream replays (computed when asked for)."""
 
     def reader(self) -> Iterator[pa.RecordBatch]:
         """A new pass over the batches from batch 0."""

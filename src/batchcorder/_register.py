@@ -13,6 +13,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from batchcorder._dataset import check_cache
+from batchcorder._engines import engine_of_target
 
 if TYPE_CHECKING:
     import polars as pl
@@ -20,39 +21,6 @@ if TYPE_CHECKING:
     from batchcorder._protocol import Replayable
 
 __all__ = ["register", "scan"]
-
-#: Top-level module of the target's class -> (adapter module, engine package, class the
-#: target must be, what it is, the engine's name).
-_ENGINES: dict[str, tuple[str, str, str, str, str]] = {
-    "_duckdb": (
-        "batchcorder.adapters.duckdb",
-        "duckdb",
-        "DuckDBPyConnection",
-        "a DuckDB connection",
-        "DuckDB",
-    ),
-    "duckdb": (
-        "batchcorder.adapters.duckdb",
-        "duckdb",
-        "DuckDBPyConnection",
-        "a DuckDB connection",
-        "DuckDB",
-    ),
-    "polars": (
-        "batchcorder.adapters.polars",
-        "polars",
-        "SQLContext",
-        "a polars.SQLContext",
-        "Polars",
-    ),
-    "datafusion": (
-        "batchcorder.adapters.datafusion",
-        "datafusion",
-        "SessionContext",
-        "a datafusion.SessionContext",
-        "DataFusion",
-    ),
-}
 
 _SUPPORTED = (
     "a DuckDB connection (duckdb.DuckDBPyConnection, or the duckdb module for its default "
@@ -122,18 +90,17 @@ def register(target: Any, name: str, cache: Replayable, **options: Any) -> Any:
         # its default connection.
         default = target.default_connection
         target = default() if callable(default) else default
-    engine = _ENGINES.get(type(target).__module__.partition(".")[0])
-    if engine is not None:
-        adapter_name, package, class_name, what, label = engine
+    engine = engine_of_target(type(target).__module__.partition(".")[0])
+    if engine is not None and engine.target_class is not None:
         # The target's own package is imported already, since it made the target.
-        expected = getattr(importlib.import_module(package), class_name)
+        expected = getattr(importlib.import_module(engine.module), engine.target_class)
         if isinstance(target, expected):
-            adapter = importlib.import_module(adapter_name)
-            _check_options(adapter.register, options, label)
+            adapter = importlib.import_module(engine.adapter)
+            _check_options(adapter.register, options, engine.label)
             return adapter.register(target, name, cache, **options)
         raise TypeError(
             f"cannot register a cache with {type(target).__module__}.{type(target).__name__}: "
-            f"expected {what}; supported targets are {_SUPPORTED}"
+            f"expected {engine.target}; supported targets are {_SUPPORTED}"
         )
     raise TypeError(
         f"cannot register a cache with {type(target).__name__}: supported targets are {_SUPPORTED}"

@@ -41,7 +41,7 @@ import os
 import threading
 import weakref
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 import pyarrow as pa
 
@@ -52,9 +52,35 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from os import PathLike
 
-    from batchcorder._cache import StreamCache
+__all__ = ["CacheFileView", "SharedCache", "reduce_cache"]
 
-__all__ = ["CacheFileView", "reduce_cache"]
+
+@runtime_checkable
+class SharedCache(Protocol):
+    """What a :class:`CacheFileView` reads of the cache whose file it maps: a ``StreamCache``.
+
+    A protocol rather than the class, so that this module does not import
+    ``batchcorder._cache`` (which imports this one to pickle a cache): a
+    cast view, having no file of its own, does not satisfy it.
+    """
+
+    @property
+    def schema(self) -> pa.Schema: ...
+
+    @property
+    def closed(self) -> bool: ...
+
+    @property
+    def upstream_exhausted(self) -> bool: ...
+
+    @property
+    def ingested_count(self) -> int: ...
+
+    @property
+    def disk_file(self) -> Path | None: ...
+
+    @property
+    def complete_file(self) -> Path | None: ...
 
 
 class _FileIdentity(NamedTuple):
@@ -73,7 +99,7 @@ class _FileIdentity(NamedTuple):
 _SERVE_HINT = "or serve it over Arrow Flight with batchcorder.flight.serve"
 
 
-def _complete_file_of(cache: StreamCache) -> Path:
+def _complete_file_of(cache: SharedCache) -> Path:
     """The cache's finished file, or an exception that says why there is none and what to do."""
     if cache.closed:
         raise CacheClosedError(cache.disk_file)
@@ -108,7 +134,7 @@ def _complete_file_of(cache: StreamCache) -> Path:
     )
 
 
-def _finished_identity_of(cache: StreamCache, path: Path) -> _FileIdentity:
+def _finished_identity_of(cache: SharedCache, path: Path) -> _FileIdentity:
     """The identity the cache's store recorded when it finished the file (never a fresh stat)."""
     recorded = getattr(cache._store, "finished_identity", None)
     if recorded is None:  # closed since _complete_file_of looked
@@ -333,13 +359,11 @@ class CacheFileView:
     _file: _MappedFile | None
     _start: int
     _stop: int
-    _owner: StreamCache | None
+    _owner: SharedCache | None
     _rows: int | None
 
-    def __init__(self, cache: StreamCache) -> None:
-        from batchcorder._cache import StreamCache
-
-        if not isinstance(cache, StreamCache):
+    def __init__(self, cache: SharedCache) -> None:
+        if not isinstance(cache, SharedCache):
             raise TypeError(
                 f"cache must be a batchcorder.StreamCache, got {type(cache).__name__}; "
                 "use CacheFileView.open(path) for an Arrow IPC file"
@@ -401,7 +425,7 @@ class CacheFileView:
         start: int,
         stop: int,
         mapped: _MappedFile | None,
-        owner: StreamCache | None,
+        owner: SharedCache | None,
     ) -> CacheFileView:
         view = cls.__new__(cls)
         view._init(path, identity, start, stop, mapped, owner)
@@ -414,7 +438,7 @@ class CacheFileView:
         start: int,
         stop: int,
         mapped: _MappedFile | None,
-        owner: StreamCache | None,
+        owner: SharedCache | None,
     ) -> None:
         self._path = path
         self._identity = identity
@@ -639,7 +663,7 @@ class CacheFileView:
             return f"{head} of {str(self._path)!r}, unreadable: {type(error).__name__}>"
 
 
-def reduce_cache(cache: StreamCache) -> tuple[Any, ...]:
+def reduce_cache(cache: SharedCache) -> tuple[Any, ...]:
     """``StreamCache.__reduce__``: a finished disk-mode cache pickles as the view of its file.
 
     The identity sent is the one the cache recorded when it finished the

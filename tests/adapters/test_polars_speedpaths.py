@@ -29,8 +29,9 @@ from tests.conftest import MODES, mode_kwargs
 
 import batchcorder
 from batchcorder import StreamCache
-from batchcorder._pruning import Call, FieldRef, Literal, select_batches
-from batchcorder._statistics import BatchStatistics
+from batchcorder._scan.predicates import select_batches
+from batchcorder._scan.statistics import BatchStatistics
+from batchcorder._scan.tree import Call, FieldRef, Literal
 from batchcorder.adapters._polars_pruning import predicate_node
 from batchcorder.adapters.polars import _scan_batches, _Skipping
 
@@ -97,6 +98,26 @@ def test_a_filter_answers_as_polars_over_the_table(mode: str, tmp_path: Path) ->
         assert_frame_equal(got, expected, check_exact=True), str(predicate)
     assert "ts" in cache.statistics.columns
     assert "cat" not in cache.statistics.columns
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_cast_view_skips_by_statistics_of_its_own_values(mode: str, tmp_path: Path) -> None:
+    """A view's batches are the cache's, cast: its statistics are of the cast values."""
+    cache = _cache(mode, tmp_path)
+    target = pa.schema(
+        [field.with_type(pa.float32()) if field.name == "f" else field for field in cache.schema]
+    )
+    view = cache.cast(target)
+    frame = pl.from_arrow(events().cast(target))
+    assert isinstance(frame, pl.DataFrame)
+    scanned = batchcorder.scan(view)
+    for predicate in [*PREDICATES, pl.col("f") > 100.1, pl.col("f").is_in([2.5, 3.0])]:
+        expected = frame.lazy().filter(predicate).select("ts", "f").collect()
+        got = scanned.filter(predicate).select("ts", "f").collect()
+        assert_frame_equal(got, expected, check_exact=True), str(predicate)
+    assert "ts" in view.statistics.columns
+    assert view.statistics is not cache.statistics
+    assert "ts" not in cache.statistics.columns
 
 
 def test_a_range_on_the_clustered_column_converts_few_batches() -> None:

@@ -1,4 +1,8 @@
-"""A snapshot of what a cache holds and has done."""
+"""The counters of a cache (``CacheStats``): what it holds and has done, at one instant.
+
+Not to be confused with batch statistics (bounds, nulls, NaN of each batch),
+which live in :mod:`batchcorder._scan.statistics`.
+"""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 An engine that pushes a filter into :func:`batchcorder.dataset` hands it over
 as a ``pyarrow.compute.Expression``. :func:`select_batches` reads the
 expression's tree and, for every batch, decides from the batch's statistics
-(:mod:`batchcorder._statistics`) whether
+(:mod:`batchcorder._scan.statistics`) whether
 
 - no row can pass (the batch is skipped),
 - every row passes (the batch is taken whole, unfiltered), or
@@ -29,8 +29,6 @@ function, anything unknown) keeps every batch, to be filtered.
 
 from __future__ import annotations
 
-import ctypes
-import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -39,174 +37,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from batchcorder._statistics import BatchStatistics, ColumnStatistics
+from batchcorder._scan.statistics import BatchStatistics, ColumnStatistics
+from batchcorder._scan.tree import Call, FieldRef, Literal, Node
 
-__all__ = [
-    "RowFilter",
-    "Selection",
-    "cannot_raise",
-    "decode",
-    "empty_batch",
-    "select_batches",
-    "to_expression",
-]
-
-
-# -- the expression tree ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FieldRef:
-    """A top-level column, by name."""
-
-    name: str
-
-
-@dataclass(frozen=True)
-class Literal:
-    """A scalar, of its own exact type."""
-
-    value: pa.Scalar
-
-
-@dataclass(frozen=True)
-class Call:
-    """A compute function applied to arguments, with its options as a struct scalar."""
-
-    function: str
-    arguments: tuple[Node, ...]
-    options: pa.StructScalar | None
-
-
-Node = FieldRef | Literal | Call
-
-
-class _ArrowSchema(ctypes.Structure):
-    """The Arrow C data interface's ``struct ArrowSchema``."""
-
-    _fields_ = [
-        ("format", ctypes.c_char_p),
-        ("name", ctypes.c_char_p),
-        ("metadata", ctypes.c_void_p),
-        ("flags", ctypes.c_int64),
-        ("n_children", ctypes.c_int64),
-        ("children", ctypes.c_void_p),
-        ("dictionary", ctypes.c_void_p),
-        ("release", ctypes.c_void_p),
-        ("private_data", ctypes.c_void_p),
-    ]
-
-
-_capsule_pointer = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)(
-    ("PyCapsule_GetPointer", ctypes.pythonapi)
-)
-
-
-def _metadata_pairs(schema: pa.Schema) -> list[tuple[bytes, bytes]]:
-    """The key-value metadata of ``schema`` in order, repeated keys included.
-
-    ``Schema.metadata`` is a dict, which keeps one value per key; the Arrow C
-    data interface keeps them all, in order.
-    """
-    capsule = schema.__arrow_c_schema__()
-    exported = _ArrowSchema.from_address(_capsule_pointer(capsule, b"arrow_schema"))
-    address = exported.metadata
-    if not address:
-        return []
-    (count,) = struct.unpack("=i", ctypes.string_at(address, 4))
-    offset = 4
-    pairs = []
-    for _ in range(count):
-        item = []
-        for _ in range(2):
-            (length,) = struct.unpack("=i", ctypes.string_at(address + offset, 4))
-            item.append(ctypes.string_at(address + offset + 4, length))
-            offset += 4 + length
-        pairs.append((item[0], item[1]))
-    return pairs
-
-
-class _Unreadable(Exception):
-    """The serialised expression holds something this reader does not know."""
-
-
-def decode(expression: pc.Expression) -> Node | None:
-    """The tree of ``expression``; None if it cannot be read.
-
-    pyarrow serialises an expression (to pickle it) as an Arrow IPC file of
-    one row: the tree, in prefix order, is the schema's metadata (``call``,
-    ``field_ref``, ``literal``, ``options``, ``end``) and every literal and
-    options value is a column, with its exact type.
-
-    Examples
-    --------
-    >>> import pyarrow.dataset as ds
-    >>> decode(ds.field("x") < 3)
-    Call(function='less', arguments=(FieldRef(name='x'), Literal(value=<pyarrow.Int64Scalar: 3>)), options=None)
-    """
-    try:
-        _, (serialised,) = expression.__reduce__()
-        table = pa.ipc.open_file(serialised).read_all()
-        pairs = _metadata_pairs(table.schema)
-        position, node = _node(pairs, 0, table)
-    except (_Unreadable, pa.ArrowException, ValueError, TypeError, IndexError, struct.error):
-        return None
-    return node if position == len(pairs) else None
-
-
-def _node(pairs: list[tuple[bytes, bytes]], position: int, table: pa.Table) -> tuple[int, Node]:
-    """The node starting at ``pairs[position]`` and the position after it."""
-    key, value = pairs[position]
-    if key == b"literal":
-        return position + 1, Literal(table.column(int(value))[0])
-    if key == b"field_ref":
-        return position + 1, FieldRef(value.decode())
-    if key != b"call":
-        raise _Unreadable(key)
-    function = value.decode()
-    arguments: list[Node] = []
-    options = None
-    position += 1
-    while True:
-        key, value = pairs[position]
-        if key == b"end":
-            return position + 1, Call(function, tuple(arguments), options)
-        if key == b"options":
-            options = table.column(int(value))[0]
-            position += 1
-            continue
-        position, argument = _node(pairs, position, table)
-        arguments.append(argument)
-
-
-def to_expression(node: Node) -> pc.Expression:
-    """The ``pyarrow.compute.Expression`` of a tree :func:`decode` read (or one built alike).
-
-    Examples
-    --------
-    >>> import pyarrow.dataset as ds
-    >>> to_expression(decode(ds.field("x") < 3)).equals(ds.field("x") < 3)
-    True
-    """
-    if isinstance(node, FieldRef):
-        return pc.field(node.name)
-    if isinstance(node, Literal):
-        return pc.scalar(node.value)
-    options = None if node.options is None else _function_options(node.options)
-    arguments = [to_expression(argument) for argument in node.arguments]
-    return pc.Expression._call(node.function, arguments, options)
-
-
-def empty_batch(schema: pa.Schema) -> pa.RecordBatch:
-    """A batch of ``schema`` holding no row (``from_pylist`` cannot build every type).
-
-    Examples
-    --------
-    >>> import pyarrow as pa
-    >>> empty_batch(pa.schema([("d", pa.dictionary(pa.int32(), pa.decimal128(5, 2)))])).num_rows
-    0
-    """
-    return pa.RecordBatch.from_arrays([pa.nulls(0, field.type) for field in schema], schema=schema)
+__all__ = ["Selection", "cannot_raise", "select_batches"]
 
 
 # -- which filters may skip batches -------------------------------------------------
@@ -230,6 +64,7 @@ def cannot_raise(node: Node, schema: pa.Schema) -> bool:
     --------
     >>> import pyarrow as pa
     >>> import pyarrow.dataset as ds
+    >>> from batchcorder._scan.arrow_format import decode
     >>> schema = pa.schema([("x", pa.int64()), ("s", pa.string())])
     >>> cannot_raise(decode((ds.field("x") > 3) | ds.field("s").isin(["a"])), schema)
     True
@@ -648,7 +483,7 @@ _CALLS: dict[str, Callable[[_Evaluator, Call], _Outcomes]] = {
 def select_batches(
     node: Node, batches: Sequence[pa.RecordBatch], statistics: BatchStatistics
 ) -> Selection:
-    """Which of ``batches`` a filter (decoded by :func:`decode`) may keep, and which it keeps whole.
+    """Which of ``batches`` a decoded filter may keep, and which it keeps whole.
 
     The decision is by statistics alone: a caller skipping batches of a
     filter that may raise checks :func:`cannot_raise` first.
@@ -671,6 +506,7 @@ def select_batches(
     --------
     >>> import pyarrow as pa
     >>> import pyarrow.dataset as ds
+    >>> from batchcorder._scan.arrow_format import decode
     >>> batches = pa.table({"x": [1, 2, 3, 4, None, 6]}).to_batches(max_chunksize=2)
     >>> chosen = select_batches(decode(ds.field("x") >= 3), batches, BatchStatistics())
     >>> chosen.keep.tolist(), chosen.whole.tolist()
@@ -679,100 +515,3 @@ def select_batches(
     outcomes = _Evaluator(batches, statistics).evaluate(node)
     keep = outcomes.true
     return Selection(keep=keep, whole=keep & ~outcomes.false & ~outcomes.null)
-
-
-# -- evaluating a filter on one batch ----------------------------------------------
-
-#: Functions :class:`RowFilter` evaluates itself; anything else goes to pyarrow's scanner.
-_DIRECT = frozenset(
-    {*_FLIPPED, "and", "and_kleene", "or", "or_kleene", "invert", "if_else", "is_in"}
-    | {"is_null", "is_valid", "is_nan"}
-)
-
-
-def _function_options(options: pa.StructScalar) -> pc.FunctionOptions:
-    """The options object of a decoded call, read back as pyarrow serialises options.
-
-    pyarrow writes options as a one-row IPC file of this struct (with its
-    ``_type_name``); ``FunctionOptions.deserialize`` reads that file.
-    """
-    table = pa.table([pa.repeat(options, 1)], names=[""])
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_file(sink, table.schema) as writer:
-        writer.write_table(table)
-    return pc.FunctionOptions.deserialize(sink.getvalue())
-
-
-class RowFilter:
-    """A decoded filter evaluated on one batch at a time with pyarrow's compute functions.
-
-    The expression's own functions, options and literals are called with
-    ``pyarrow.compute.call_function``, which casts arguments as binding the
-    expression does. Only comparisons, boolean logic, ``if_else``, ``is_in``,
-    ``is_null``, ``is_valid`` and ``is_nan`` are evaluated here (:attr:`supported`);
-    others are left to pyarrow's scanner.
-
-    Parameters
-    ----------
-    node : Node
-        The filter's tree.
-
-    Examples
-    --------
-    >>> import pyarrow as pa
-    >>> import pyarrow.dataset as ds
-    >>> batch = pa.record_batch({"x": [1, 5, None, 9]})
-    >>> rows = RowFilter(decode((ds.field("x") > 2) & ds.field("x").isin([5, 9])))
-    >>> rows.supported, rows.apply(batch, batch).column("x").to_pylist()
-    (True, [5, 9])
-    """
-
-    def __init__(self, node: Node) -> None:
-        self._node = node
-        self._options: dict[int, pc.FunctionOptions | None] = {}
-        self.supported = self._prepare(node)
-
-    def _prepare(self, node: Node) -> bool:
-        if not isinstance(node, Call):
-            return True
-        if node.function not in _DIRECT:
-            return False
-        try:
-            options = None if node.options is None else _function_options(node.options)
-        except (pa.ArrowException, ValueError, TypeError):
-            return False
-        self._options[id(node)] = options
-        return all(self._prepare(argument) for argument in node.arguments)
-
-    def _evaluate(self, node: Node, batch: pa.RecordBatch) -> pa.Array | pa.Scalar:
-        if isinstance(node, Literal):
-            return node.value
-        if isinstance(node, FieldRef):
-            index = batch.schema.get_field_index(node.name)
-            if index < 0:
-                raise KeyError(node.name)
-            return batch.column(index)
-        arguments = [self._evaluate(argument, batch) for argument in node.arguments]
-        return pc.call_function(node.function, arguments, self._options[id(node)])
-
-    def apply(self, batch: pa.RecordBatch, projected: pa.RecordBatch) -> pa.RecordBatch:
-        """The rows of ``projected`` (columns of ``batch``) where the filter is true.
-
-        Parameters
-        ----------
-        batch : pyarrow.RecordBatch
-            The batch the filter reads.
-        projected : pyarrow.RecordBatch
-            The columns to return, of the same rows.
-
-        Returns
-        -------
-        pyarrow.RecordBatch
-        """
-        mask = self._evaluate(self._node, batch)
-        if isinstance(mask, pa.Scalar):
-            return projected if mask.as_py() is True else projected.slice(0, 0)
-        if mask.null_count == 0 and mask.true_count == len(mask):
-            return projected  # every row passes: nothing to copy
-        # Rows where the filter is null are dropped, as a scan's filter drops them.
-        return projected.filter(mask, null_selection_behavior="drop")

@@ -31,7 +31,7 @@ is_in(x, values), null)``, or for SQL with a null among the values
 ``is_in(x, non-null values) or null``; over a floating-point column whose
 value set holds a zero, it also keeps the other zero, except for DataFusion. Parts known from a literal are folded, so
 ``x > 0.5`` becomes ``(x > 0.5) or (is_valid(x) and is_nan(x))``, which batch
-statistics still prune (:mod:`batchcorder._pruning` knows ``is_nan``).
+statistics still prune (:mod:`batchcorder._scan.predicates` knows ``is_nan``).
 """
 
 from __future__ import annotations
@@ -42,15 +42,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from batchcorder._pruning import (
-    Call,
-    FieldRef,
-    Literal,
-    Node,
-    decode,
-    empty_batch,
-    to_expression,
-)
+from batchcorder._scan.arrow_format import decode, to_expression
+from batchcorder._scan.tree import Call, FieldRef, Literal, Node, empty_batch
 
 __all__ = ["engine_order"]
 

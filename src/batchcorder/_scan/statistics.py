@@ -3,7 +3,7 @@
 A cache keeps one :class:`BatchStatistics` (``StreamCache.statistics``). It
 computes nothing at ingestion, which stays as cheap as it was: the statistics
 of a column are computed the first time a scan asks for them, once per batch,
-and kept, since a cached batch never changes. :mod:`batchcorder._pruning`
+and kept, since a cached batch never changes. :mod:`batchcorder._scan.predicates`
 uses them to skip the batches a filter excludes.
 
 Every figure is exact or errs on the side of "anything is possible": a bound
@@ -245,6 +245,10 @@ class BatchStatistics:
         # Guarded by _lock: column name -> its accumulator. Statistics of a
         # batch, once appended, never change.
         self._columns: dict[str, _ColumnAccumulator] = {}
+
+    def __reduce__(self) -> tuple[type[BatchStatistics], tuple[()]]:
+        """Pickled empty: statistics are computed again, when asked for, where they are read."""
+        return (BatchStatistics, ())
 
     def column(self, name: str, batches: Sequence[pa.RecordBatch]) -> ColumnStatistics | None:
         """The statistics of column ``name`` over ``batches``; None if no single column has that name.
