@@ -19,14 +19,9 @@ Examples
 
 from __future__ import annotations
 
-from batchcorder._cache import StreamCache
-from batchcorder._casting import CastingStreamCache
-from batchcorder._counters import CacheStats
-from batchcorder._dataset import dataset
-from batchcorder._protocol import Replayable
-from batchcorder._reader import StreamCacheReader
-from batchcorder._register import register, scan
-from batchcorder._sharing import CacheFileView
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from batchcorder.errors import (
     BatchEvictedError,
     CacheClosedError,
@@ -75,6 +70,41 @@ def version() -> str:
     True
     """
     return __version__
+
+
+#: Public name -> the module defining it. Imported at first use, so that
+#: ``import batchcorder`` (and ``batchcorder --help``) does not pay for
+#: pyarrow until a cache is made.
+_LAZY = {
+    "StreamCache": "batchcorder._cache",
+    "CastingStreamCache": "batchcorder._casting",
+    "CacheStats": "batchcorder._counters",
+    "dataset": "batchcorder._dataset",
+    "Replayable": "batchcorder._protocol",
+    "StreamCacheReader": "batchcorder._reader",
+    "register": "batchcorder._register",
+    "scan": "batchcorder._register",
+    "CacheFileView": "batchcorder._sharing",
+}
+
+if TYPE_CHECKING:
+    from batchcorder._cache import StreamCache
+    from batchcorder._casting import CastingStreamCache
+    from batchcorder._counters import CacheStats
+    from batchcorder._dataset import dataset
+    from batchcorder._protocol import Replayable
+    from batchcorder._reader import StreamCacheReader
+    from batchcorder._register import register, scan
+    from batchcorder._sharing import CacheFileView
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'batchcorder' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups find it directly
+    return value
 
 
 def __dir__() -> list[str]:
