@@ -24,7 +24,7 @@ from batchcorder import CacheFileView, StreamCache
 from batchcorder.errors import CacheClosedError, CacheFileError
 from tests.conftest import CountingSource, make_batches
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+TRAINING_PAGE = Path(__file__).resolve().parent.parent / "docs" / "how-to" / "training.md"
 
 
 @pytest.fixture
@@ -469,16 +469,18 @@ def test_worker_processes_read_every_batch_exactly_once_per_epoch(
         assert report["path"] in outcome
 
 
-def _readme_block(marker: str) -> str:
-    blocks = re.findall(r"```py\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
+def _training_page_block(marker: str) -> str:
+    blocks = re.findall(
+        r"```python\n(.*?)```", TRAINING_PAGE.read_text(encoding="utf-8"), re.DOTALL
+    )
     found = [block for block in blocks if marker in block]
-    assert len(found) == 1, f"one README block with {marker!r} expected"
+    assert len(found) == 1, f"one block with {marker!r} expected on the training page"
     return found[0]
 
 
-def test_readme_torch_recipe(tmp_path: Path) -> None:
-    """The README's PyTorch recipe, run as a script (its workers import it), where torch is."""
-    recipe = _readme_block("DataLoader")
+def test_training_page_torch_recipe(tmp_path: Path) -> None:
+    """The training page's PyTorch recipe, run as a script (its workers import it), where torch is."""
+    recipe = _training_page_block("import torch")
     pytest.importorskip("torch")
     script = tmp_path / "recipe.py"
     script.write_text(recipe)

@@ -25,8 +25,6 @@ pytest.importorskip("ray.data")
 
 from batchcorder.adapters.ray import _datasource_class, read  # noqa: E402
 
-README = Path(__file__).resolve().parents[2] / "README.md"
-
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray")
 
 
@@ -389,11 +387,3 @@ def test_importing_batchcorder_and_its_adapters_imports_no_ray() -> None:
         "assert 'ray' not in sys.modules, 'ray was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
-
-
-def test_readme_ray_example(ray_cluster: None, tmp_path: Path) -> None:
-    """The README's Ray Data example (a ``py`` block: it needs Ray, which the README tests lack)."""
-    blocks = re.findall(r"```py\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
-    found = [block for block in blocks if "batchcorder.adapters.ray" in block]
-    assert len(found) == 1
-    exec(compile(found[0], "README.md Ray Data example", "exec"), {"__name__": "readme_ray"})
