@@ -97,18 +97,19 @@ def typecheck(python: Path, *options: str) -> None:
         text=True,
         check=False,
     )
-    copies = {
-        f"{source / 'batchcorder' / 'adapters'}{os.sep}": f"adapters{os.sep}",
-        f"{source / 'batchcorder'}{os.sep}": f"src{os.sep}batchcorder{os.sep}",
-        f"{source.relative_to(ROOT) / 'batchcorder' / 'adapters'}{os.sep}": f"adapters{os.sep}",
-        f"{source.relative_to(ROOT) / 'batchcorder'}{os.sep}": f"src{os.sep}batchcorder{os.sep}",
-    }
-    for stream, text in ((sys.stdout, checked.stdout), (sys.stderr, checked.stderr)):
-        for copy, original in copies.items():
-            text = text.replace(copy, original)
-        stream.write(text)
+    sys.stdout.write(_in_checkout(checked.stdout, source))
+    sys.stderr.write(_in_checkout(checked.stderr, source))
     if checked.returncode:
         raise subprocess.CalledProcessError(checked.returncode, command)
+
+
+def _in_checkout(text: str, source: Path) -> str:
+    """``text`` with the paths of the assembled copies turned into the checkout's own."""
+    package = source / "batchcorder"
+    for copies in (package, package.relative_to(ROOT)):
+        text = text.replace(f"{copies / 'adapters'}{os.sep}", f"adapters{os.sep}")
+        text = text.replace(f"{copies}{os.sep}", f"src{os.sep}batchcorder{os.sep}")
+    return text
 
 
 def main() -> int:

@@ -244,13 +244,16 @@ class CacheDataset(ds.InMemoryDataset):
         self.check_open()
         filter = self.engine_filter(filter)
         kept = self._kept_batches(filter)
+        fragments: Iterator[ds.Fragment]
         if kept is None:
-            return super().get_fragments(filter)
+            fragments = super().get_fragments(filter)
+            return fragments
         if not kept:
             # Keep one batch with rows (the filter drops them): a dataset with
             # rows has fragments, and DataFusion cannot plan some scans of none.
             kept = [batch for batch in self._batches if batch.num_rows][:1]
-        return ds.InMemoryDataset(kept, schema=self.schema).get_fragments(filter)
+        fragments = ds.InMemoryDataset(kept, schema=self.schema).get_fragments(filter)
+        return fragments
 
     @property
     def holds_batches(self) -> bool:

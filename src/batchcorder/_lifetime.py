@@ -215,7 +215,7 @@ def _release_inner(wrapper: Any) -> None:
 def _released_at_close_class() -> type:
     import pyarrow.dataset as ds
 
-    class ReleasedAtClose(ds.InMemoryDataset):  # type: ignore[misc]
+    class ReleasedAtClose(ds.InMemoryDataset):
         """See :func:`released_at_close`."""
 
         _inner: ds.Dataset | None
