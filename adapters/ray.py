@@ -195,6 +195,7 @@ def _forget_row_count(dataset: ray.data.Dataset) -> None:
         return
     memo_class = type(remembered)
 
+    # A base known only at run time (Ray's private memo class): the checker needs a static one.
     class ForgetsRowCount(memo_class):  # type: ignore[misc, valid-type]
         def get_num_rows(self, dag: Any) -> None:
             return None
