@@ -68,7 +68,7 @@ class DataFusionDataset(CacheDataset):
         super().__init__(batches, schema, statistics, semantics=semantics, lifetime=lifetime)
         self._parts = max(1, parts)
 
-    def get_fragments(self, filter: pc.Expression | None = None) -> list[_Part]:  # type: ignore[override]
+    def get_fragments(self, filter: pc.Expression | None = None) -> list[_Part]:
         """One part per partition, at least one: the filter is applied when each is scanned.
 
         Without rows there is still one (empty) part: DataFusion (55) cannot

@@ -70,7 +70,7 @@ pyarrow.
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -178,7 +178,7 @@ def scan(cache: Replayable) -> pl.LazyFrame:
     return streaming
 
 
-def register(ctx: pl.SQLContext, name: str, cache: Replayable) -> pl.LazyFrame:
+def register(ctx: pl.SQLContext[Any], name: str, cache: Replayable) -> pl.LazyFrame:
     """Register ``cache`` as table ``name`` of a Polars ``SQLContext``.
 
     Parameters

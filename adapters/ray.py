@@ -166,7 +166,7 @@ def read(
             override_num_blocks = _task_count(
                 view.num_batches, source.estimate_inmemory_data_size()
             )
-        dataset = ray.data.read_datasource(
+        dataset: ray.data.Dataset = ray.data.read_datasource(
             source,
             override_num_blocks=override_num_blocks,
             **read_options,
@@ -174,7 +174,11 @@ def read(
         if owner is not None:
             lifetime_of(owner).on_close(dataset, _forget_row_count)
         return dataset
-    return ray.data.from_arrow_refs(_put_tables(cache, selected))
+    # A CacheFileView, having a file, was read from it above.
+    assert not isinstance(cache, CacheFileView)
+    # Ray's put() returns ray.ObjectRef, and from_arrow_refs() is annotated with
+    # the unrelated placeholder class ray.types.ObjectRef: Ray's types disagree.
+    return ray.data.from_arrow_refs(_put_tables(cache, selected))  # type: ignore[arg-type]
 
 
 def _forget_row_count(dataset: ray.data.Dataset) -> None:
@@ -191,6 +195,7 @@ def _forget_row_count(dataset: ray.data.Dataset) -> None:
         return
     memo_class = type(remembered)
 
+    # A base known only at run time (Ray's private memo class): the checker needs a static one.
     class ForgetsRowCount(memo_class):  # type: ignore[misc, valid-type]
         def get_num_rows(self, dag: Any) -> None:
             return None
@@ -326,10 +331,11 @@ class _CacheFileSource:
         self._check_open()
         columns = self._selected()
         view = self._view
-        return sum(
+        size: int = sum(
             _projected(view.batch(index), columns).get_total_buffer_size()
             for index in range(view.num_batches)
         )
+        return size
 
     def get_read_tasks(
         self,
@@ -357,7 +363,8 @@ class _CacheFileSource:
                 size_bytes=sum(
                     _projected(batch, columns).get_total_buffer_size() for batch in part
                 ),
-                input_files=[str(view.path)],
+                # A tuple, as Ray declares (and converts a list to).
+                input_files=(str(view.path),),
                 exec_stats=None,
             )
             tasks.append(

@@ -4,6 +4,7 @@
     python3 scripts/dev.py demo     # install, then run `batchcorder demo`
     python3 scripts/dev.py test     # install with test extras, then run pytest
     python3 scripts/dev.py lint     # ruff check and ruff format --check
+    python3 scripts/dev.py typecheck  # mypy --strict over the package as installed
     python3 scripts/dev.py bench    # the benchmark harness (pass --quick etc. after it)
     python3 scripts/dev.py docs     # the documentation site, mkdocs build --strict, into site/
 
@@ -23,8 +24,10 @@ import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+#: Where ``typecheck`` assembles the package in its installed layout.
+TYPECHECK_SOURCE = ROOT / "build" / "typecheck"
 BIN = "Scripts" if os.name == "nt" else "bin"
-TASKS = ("demo", "test", "lint", "bench", "docs")
+TASKS = ("demo", "test", "lint", "typecheck", "bench", "docs")
 #: The extra each task installs (the others: "test").
 EXTRAS = {"demo": "all", "docs": "docs"}
 
@@ -71,6 +74,44 @@ def pytest_environment(directory: Path, wheel: bool) -> dict[str, str]:
     }
 
 
+def typecheck(python: Path, *options: str) -> None:
+    """``mypy --strict`` over every module of the package under its installed name.
+
+    The adapters live in ``adapters/`` but are ``batchcorder.adapters``; the
+    checker resolves imports by folder, so it checks the package assembled in
+    ``build/typecheck`` as the documentation site does (the configuration is
+    ``[tool.mypy]`` of pyproject.toml). Its messages name the files of the
+    checkout, not the copies.
+    """
+    from docs_hooks import assemble_api_source
+
+    source = assemble_api_source(TYPECHECK_SOURCE)
+    command = [str(python), "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml")]
+    command += ["--cache-dir", str(ROOT / "build" / "mypy-cache"), *options, "-p", "batchcorder"]
+    print("+", " ".join(command), flush=True)
+    checked = subprocess.run(
+        command,
+        cwd=ROOT,
+        env={**os.environ, "MYPYPATH": str(source)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    sys.stdout.write(_in_checkout(checked.stdout, source))
+    sys.stderr.write(_in_checkout(checked.stderr, source))
+    if checked.returncode:
+        raise subprocess.CalledProcessError(checked.returncode, command)
+
+
+def _in_checkout(text: str, source: Path) -> str:
+    """``text`` with the paths of the assembled copies turned into the checkout's own."""
+    package = source / "batchcorder"
+    for copies in (package, package.relative_to(ROOT)):
+        text = text.replace(f"{copies / 'adapters'}{os.sep}", f"adapters{os.sep}")
+        text = text.replace(f"{copies}{os.sep}", f"src{os.sep}batchcorder{os.sep}")
+    return text
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("task", choices=TASKS)
@@ -97,6 +138,8 @@ def main() -> int:
         # that does not resolve fails the build. Arguments after the task go
         # to mkdocs (e.g. --site-dir).
         run(python, "-m", "mkdocs", "build", "--strict", *rest, env={"NO_MKDOCS_2_WARNING": "1"})
+    elif args.task == "typecheck":
+        typecheck(python, *rest)
     elif args.task == "lint":
         run(python, "-m", "ruff", "check", ".")
         run(python, "-m", "ruff", "format", "--check", ".")

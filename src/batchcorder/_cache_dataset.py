@@ -25,7 +25,7 @@ every filter it is given to the engine's meaning
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -236,7 +236,7 @@ class CacheDataset(ds.InMemoryDataset):
         subset = ds.InMemoryDataset(kept, schema=self.schema)
         return subset.scanner(columns=columns, filter=filter, **options)
 
-    def get_fragments(self, filter: pc.Expression | None = None) -> Iterator[ds.Fragment]:
+    def get_fragments(self, filter: pc.Expression | None = None) -> Iterable[ds.Fragment]:
         """The fragments of the batches ``filter`` may keep (DataFusion scans a dataset so).
 
         Takes the arguments of ``pyarrow.dataset.Dataset.get_fragments``.
@@ -244,13 +244,16 @@ class CacheDataset(ds.InMemoryDataset):
         self.check_open()
         filter = self.engine_filter(filter)
         kept = self._kept_batches(filter)
+        fragments: Iterable[ds.Fragment]
         if kept is None:
-            return super().get_fragments(filter)
+            fragments = super().get_fragments(filter)
+            return fragments
         if not kept:
             # Keep one batch with rows (the filter drops them): a dataset with
             # rows has fragments, and DataFusion cannot plan some scans of none.
             kept = [batch for batch in self._batches if batch.num_rows][:1]
-        return ds.InMemoryDataset(kept, schema=self.schema).get_fragments(filter)
+        fragments = ds.InMemoryDataset(kept, schema=self.schema).get_fragments(filter)
+        return fragments
 
     @property
     def holds_batches(self) -> bool:

@@ -89,6 +89,11 @@ def _one_line(text: str) -> str:
     return line if len(line) <= _MAX_MESSAGE else line[: _MAX_MESSAGE - 1] + "…"
 
 
+def _for_client(kind: type[BaseException], error: ClientError) -> BaseException:
+    """An exception of the pyarrow class ``kind`` with the one-line message of ``error``."""
+    return kind(_one_line(str(error)))
+
+
 class ClientError(Exception):
     """A failure whose message is for the client; :meth:`for_client` is what it gets."""
 
@@ -100,35 +105,35 @@ class InvalidArgument(ClientError):
     """A ticket, descriptor or other input the server cannot use."""
 
     def for_client(self) -> BaseException:
-        return pa.ArrowInvalid(_one_line(str(self)))
+        return _for_client(pa.ArrowInvalid, self)
 
 
 class Unimplemented(ClientError):
     """A Flight method this server does not offer."""
 
     def for_client(self) -> BaseException:
-        return pa.ArrowNotImplementedError(_one_line(str(self)))
+        return _for_client(pa.ArrowNotImplementedError, self)
 
 
 class Unauthenticated(ClientError):
     """A call without valid credentials."""
 
     def for_client(self) -> BaseException:
-        return flight.FlightUnauthenticatedError(_one_line(str(self)))
+        return _for_client(flight.FlightUnauthenticatedError, self)
 
 
 class Unavailable(ClientError):
     """The server is shutting down, or the cache cannot take another reader now."""
 
     def for_client(self) -> BaseException:
-        return flight.FlightUnavailableError(_one_line(str(self)))
+        return _for_client(flight.FlightUnavailableError, self)
 
 
 class Failed(ClientError):
     """The data cannot be sent: the source failed, or the server's cache did."""
 
     def for_client(self) -> BaseException:
-        return flight.FlightServerError(_one_line(str(self)))
+        return _for_client(flight.FlightServerError, self)
 
 
 def failure_message(error: BaseException) -> str:

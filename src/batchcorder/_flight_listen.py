@@ -127,7 +127,8 @@ def client_locations(uri: str, port: int) -> list[str]:
 
 def _with_host(parts: Any, host: str, port: int) -> str:
     shown = f"[{host}]" if ":" in host else host
-    return urlunsplit(parts._replace(netloc=f"{shown}:{port}"))
+    location: str = urlunsplit(parts._replace(netloc=f"{shown}:{port}"))
+    return location
 
 
 def _this_machine(*, ipv6: bool) -> list[str]:

@@ -140,11 +140,11 @@ def lifetime_of(cache: object) -> Lifetime:
     >>> lifetime_of(cache.cast(cache.schema)) is lifetime_of(cache)
     True
     """
-    lifetime = getattr(cache, "_lifetime", None)
+    lifetime: Lifetime | None = getattr(cache, "_lifetime", None)
     # By its methods, not its class: a doctest may import this module twice.
     if lifetime is None or not callable(getattr(lifetime, "on_close", None)):
         raise TypeError(f"not a batchcorder cache: {type(cache).__name__}")
-    return lifetime  # type: ignore[no-any-return]
+    return lifetime
 
 
 def closed_dataset(schema: pa.Schema) -> Any:
@@ -215,7 +215,7 @@ def _release_inner(wrapper: Any) -> None:
 def _released_at_close_class() -> type:
     import pyarrow.dataset as ds
 
-    class ReleasedAtClose(ds.InMemoryDataset):  # type: ignore[misc]
+    class ReleasedAtClose(ds.InMemoryDataset):
         """See :func:`released_at_close`."""
 
         _inner: ds.Dataset | None

@@ -29,6 +29,7 @@ def _integer(name: str, value: object, what: str = "an int") -> int:
     """``value`` as an int: any integer type (numpy's too), but not a bool."""
     if not _is_bool(value):
         try:
+            # Any value: operator.index raises the TypeError caught below.
             return operator.index(value)  # type: ignore[arg-type]
         except TypeError:
             pass

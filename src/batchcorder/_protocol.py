@@ -2,17 +2,43 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from types import TracebackType
 
     import pyarrow as pa
 
     from batchcorder._counters import CacheStats
     from batchcorder._scan.statistics import BatchStatistics
 
-__all__ = ["Replayable"]
+__all__ = ["BatchReader", "Replayable"]
+
+_Reader = TypeVar("_Reader", bound="BatchReader")
+
+
+class BatchReader(Protocol):
+    """One pass over a :class:`Replayable`'s batches: what :meth:`Replayable.reader` returns.
+
+    A ``StreamCacheReader`` or a ``pyarrow.RecordBatchReader``: an iterator of
+    batches that casts, and closes on leaving a ``with`` block.
+    """
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]: ...
+
+    def cast(self, target_schema: pa.Schema) -> pa.RecordBatchReader: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self: _Reader) -> _Reader: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...
 
 
 @runtime_checkable
@@ -59,7 +85,7 @@ class Replayable(Protocol):
     def statistics(self) -> BatchStatistics:
         """Per-batch statistics of the batches this stream replays (computed when asked for)."""
 
-    def reader(self) -> Iterator[pa.RecordBatch]:
+    def reader(self) -> BatchReader:
         """A new pass over the batches from batch 0."""
 
     def ingest_all(self, progress: Callable[[int, int, int], object] | None = None) -> int:

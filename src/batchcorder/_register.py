@@ -158,4 +158,5 @@ def scan(cache: Replayable) -> pl.LazyFrame:
     """
     check_cache(cache, "batchcorder.scan")
     adapter = importlib.import_module("batchcorder.adapters.polars")
-    return adapter.scan(cache)
+    frame: pl.LazyFrame = adapter.scan(cache)
+    return frame

@@ -65,6 +65,10 @@ class SharedCache(Protocol):
     """
 
     @property
+    def _store(self) -> object:
+        """The cache's store: its ``finished_identity`` is what the file must still be."""
+
+    @property
     def schema(self) -> pa.Schema: ...
 
     @property

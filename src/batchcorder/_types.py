@@ -51,6 +51,7 @@ def logical_nbytes(batch: pa.RecordBatch) -> int:
     16
     """
     try:
-        return batch.nbytes
+        nbytes: int = batch.nbytes
     except pa.ArrowTypeError:
-        return batch.get_total_buffer_size()
+        nbytes = batch.get_total_buffer_size()
+    return nbytes

@@ -79,7 +79,9 @@ class _PicklesAsArguments:
                 self._arguments, self._keywords = args, keywords
             init(self, *args, **keywords)
 
-        cls.__init__ = recording_init  # type: ignore[method-assign]
+        # Typeshed types a class's __init__ as object's, which a wrapper of
+        # the subclass's own __init__ cannot be assigned to.
+        cls.__init__ = recording_init  # type: ignore[method-assign, assignment]
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (type(self), self._arguments, self._keywords))

@@ -58,6 +58,7 @@ class CommandParser(Parser):
 
     _intermixing = False
 
+    # Typeshed declares overloads (a namespace's type); this override keeps one signature.
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> tuple[argparse.Namespace, list[str]]:

@@ -57,6 +57,13 @@ def split_statements(sql: str) -> list[str]:
     return [piece for piece in pieces if _COMMENTS.sub("", piece).strip(" \t\r\n;")]
 
 
+def _statement_start(sql: str) -> int:
+    """Where the statement of ``sql`` starts, past comments and brackets."""
+    leading = _LEADING.match(sql)
+    assert leading is not None  # the pattern also matches nothing
+    return leading.end()
+
+
 def first_keyword(sql: str) -> str:
     """The first word of a statement, upper-cased, past comments and brackets.
 
@@ -65,7 +72,7 @@ def first_keyword(sql: str) -> str:
     >>> first_keyword("/* a view */ (create view v as select 1")
     'CREATE'
     """
-    word = re.match(r"\w*", sql[_LEADING.match(sql).end() :])  # type: ignore[union-attr]
+    word = re.match(r"\w*", sql[_statement_start(sql) :])
     return word.group().upper() if word else ""
 
 
@@ -81,6 +88,8 @@ class Engine:
     #: The engine's name in messages.
     label: ClassVar[str]
     errors: tuple[type[BaseException], ...] = (Exception,)
+    #: The session :meth:`register` registers the cache in (set by the engines that use it).
+    context: Any
 
     def count_statements(self, sql: str) -> int:
         try:
@@ -91,7 +100,7 @@ class Engine:
             return len(split_statements(sql))
 
     def register(self, table: str, cache: Any) -> None:
-        register(self.context, table, cache)  # type: ignore[attr-defined]
+        register(self.context, table, cache)
 
     def execute(self, sql: str) -> pa.RecordBatchReader | None:
         raise NotImplementedError
@@ -188,7 +197,7 @@ class PolarsEngine(Engine):
         self.context = pl.SQLContext()
 
     def execute(self, sql: str) -> pa.RecordBatchReader | None:
-        statement = sql[_LEADING.match(sql).end() :]  # type: ignore[union-attr]
+        statement = sql[_statement_start(sql) :]
         view = _CREATE_VIEW.fullmatch(statement)
         if view is not None:
             self._create_view(view)

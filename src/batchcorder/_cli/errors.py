@@ -90,6 +90,7 @@ def standard_streams(stdout: BinaryIO | None, stderr: TextIO | None) -> tuple[Bi
 def is_terminal(stream: object) -> bool:
     """Whether ``stream`` is an open terminal."""
     try:
+        # Any object: one without isatty raises the AttributeError caught below.
         return bool(stream.isatty())  # type: ignore[attr-defined]
     except (AttributeError, ValueError):  # no file, or closed
         return False

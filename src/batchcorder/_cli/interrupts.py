@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import NoReturn, TypeVar
+from typing import NoReturn, TypeVar, cast
 
 __all__ = [
     "STOP_GRACE",
@@ -217,4 +217,4 @@ def run_interruptibly(
         error = outcome["error"]
         assert isinstance(error, BaseException)
         raise error
-    return outcome["value"]  # type: ignore[return-value]
+    return cast(T, outcome["value"])  # what work() returned

@@ -138,7 +138,7 @@ def _span_texts(array: pa.Array) -> pa.Array:
         spans = [None if n is None else (0, n * factor) for n in array.cast(pa.int64()).to_pylist()]
     else:
         spans = [None if v is None else (v[0], v[1] * _DAY_NANOS + v[2]) for v in array.to_pylist()]
-    texts = []
+    texts: list[str | None] = []
     for span in spans:
         if span is None:
             texts.append(None)
@@ -185,10 +185,12 @@ def _json_default(value: object) -> object:
 
 def _json_values(array: pa.Array | pa.ChunkedArray) -> list[Any]:
     ready = _map_leaves(array, _json_leaf)
+    values: list[Any]
     try:
-        return ready.to_pylist(maps_as_pydicts="strict")
+        values = ready.to_pylist(maps_as_pydicts="strict")
     except (TypeError, KeyError):  # an older pyarrow, or a map with a key twice: as pairs
-        return ready.to_pylist()
+        values = ready.to_pylist()
+    return values
 
 
 def _dumps(value: Any) -> str:

@@ -236,7 +236,7 @@ def _is_in_call(column: Node, value_set: pa.Array) -> Call:
 
 def _valid(side: Node) -> _Term:
     if isinstance(side, Literal):
-        return side.value.is_valid
+        return bool(side.value.is_valid)
     return Call("is_valid", (side,), None)
 
 
@@ -244,26 +244,26 @@ def _all(*terms: _Term) -> _Term:
     """``and_kleene`` of ``terms``, folding the known ones."""
     if any(term is False for term in terms):
         return False
-    nodes = [term for term in terms if term is not True]
+    nodes = [term for term in terms if not isinstance(term, bool)]  # True: no effect
     if not nodes:
         return True
     result = nodes[0]
     for node in nodes[1:]:
-        result = Call("and_kleene", (result, node), None)  # type: ignore[arg-type]
-    return result  # type: ignore[return-value]
+        result = Call("and_kleene", (result, node), None)
+    return result
 
 
 def _any(*terms: _Term) -> _Term:
     """``or_kleene`` of ``terms``, folding the known ones."""
     if any(term is True for term in terms):
         return True
-    nodes = [term for term in terms if term is not False]
+    nodes = [term for term in terms if not isinstance(term, bool)]  # False: no effect
     if not nodes:
         return False
     result = nodes[0]
     for node in nodes[1:]:
-        result = Call("or_kleene", (result, node), None)  # type: ignore[arg-type]
-    return result  # type: ignore[return-value]
+        result = Call("or_kleene", (result, node), None)
+    return result
 
 
 def _not(term: _Term) -> _Term:

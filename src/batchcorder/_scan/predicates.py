@@ -92,7 +92,7 @@ def _safe_type(node: Node, schema: pa.Schema) -> pa.DataType | None:
     types = [_safe_type(argument, schema) for argument in node.arguments]
     if any(data_type is None for data_type in types):
         return None
-    return _safe_call_type(node, types)  # type: ignore[arg-type]
+    return _safe_call_type(node, types)
 
 
 def _safe_call_type(node: Call, types: list[pa.DataType]) -> pa.DataType | None:
@@ -119,7 +119,7 @@ def _safe_call_type(node: Call, types: list[pa.DataType]) -> pa.DataType | None:
 
 
 def _boolean_or_null(data_type: pa.DataType) -> bool:
-    return pa.types.is_boolean(data_type) or pa.types.is_null(data_type)
+    return bool(pa.types.is_boolean(data_type) or pa.types.is_null(data_type))
 
 
 def _value_set_casts(value_set: pa.Array | None, column_type: pa.DataType) -> bool:
@@ -183,7 +183,7 @@ def _widens(narrow: pa.DataType, wide: pa.DataType) -> bool:
         if types.is_float32(wide):
             return bits <= 16
         return types.is_float64(wide) and bits <= 32
-    return types.is_float32(narrow) and types.is_float64(wide)
+    return bool(types.is_float32(narrow) and types.is_float64(wide))
 
 
 # -- what each batch may hold -----------------------------------------------------
@@ -336,11 +336,12 @@ class _Evaluator:
                 # Where the bound is unknown (null), anything may hold.
                 result = pc.call_function(name, [array, literal]).fill_null(True)
                 results.append(np.asarray(result.to_numpy(zero_copy_only=False), dtype=bool))
-            return (
+            held: np.ndarray = (
                 np.logical_and.reduce(results)
                 if combine == "all"
                 else np.logical_or.reduce(results)
             )
+            return held
 
         true_tests, false_tests = _BOUND_TESTS[function]
         true, false = holds(true_tests), holds(false_tests)

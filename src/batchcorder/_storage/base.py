@@ -19,7 +19,10 @@ class BatchStore(Protocol):
     own state; the cache never holds its lock while calling a store's I/O.
     """
 
-    file_path: Path | None
+    @property
+    def file_path(self) -> Path | None:
+        """The path of the store's file, or None for a store in memory."""
+
     #: Whether every appended batch stays in RAM until dropped.
     keeps_every_batch: bool
 

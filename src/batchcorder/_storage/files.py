@@ -11,6 +11,7 @@ from pathlib import Path
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not on Windows
+    # The checker types the name as the module, which None is not.
     fcntl = None  # type: ignore[assignment]
 
 __all__ = [

@@ -68,14 +68,14 @@ class _FileFraming:
 
     def __init__(self, schema: pa.Schema) -> None:
         empty = pa.RecordBatch.from_pylist([], schema=schema)
-        message = pa.ipc.get_record_batch_size(empty)
-        finish = []
+        message: int = pa.ipc.get_record_batch_size(empty)
+        finish: list[int] = []
         for count in range(3):
             sink = pa.BufferOutputStream()
             writer = pa.ipc.new_file(sink, schema)
             for _ in range(count):
                 writer.write_batch(empty)
-            written = sink.tell()
+            written: int = sink.tell()
             writer.close()
             finish.append(sink.tell() - written)
             if count == 1:
@@ -107,7 +107,8 @@ class _FileLayout:
 
     def bytes_needed(self, batch: pa.RecordBatch) -> int:
         header = self._framing.header if self._count == 0 else 0
-        return header + pa.ipc.get_record_batch_size(batch) + self._framing.footer(self._count + 1)
+        message: int = pa.ipc.get_record_batch_size(batch)
+        return header + message + self._framing.footer(self._count + 1)
 
     def append(self, batch: pa.RecordBatch) -> tuple[int, int]:
         start = self._sink.tell()
@@ -148,7 +149,8 @@ class _StreamSegmentLayout:
         return self._sink.tell()
 
     def bytes_needed(self, batch: pa.RecordBatch) -> int:
-        return self._encode(batch).size
+        encoded: int = self._encode(batch).size
+        return encoded
 
     def _encode(self, batch: pa.RecordBatch) -> pa.Buffer:
         if self._encoded is not None and self._encoded[0] is batch:

@@ -14,6 +14,10 @@ from __future__ import annotations
 
 import errno
 import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
 
 __all__ = ["PositionedSink"]
 
@@ -43,9 +47,9 @@ class PositionedSink:
         self._position = 0
         self.closed = False
 
-    def write(self, data: bytes | memoryview | object) -> int:
+    def write(self, data: Buffer) -> int:
         """Write all of ``data`` at the current offset; raise OSError if any byte cannot land."""
-        view = memoryview(data).cast("B")  # type: ignore[arg-type]
+        view = memoryview(data).cast("B")
         total = view.nbytes
         done = 0
         while done < total:
