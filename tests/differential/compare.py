@@ -222,6 +222,10 @@ def tolerances(query: Query, tables: dict[str, pa.Table]) -> dict[int, float]:
     bounds: dict[int, float] = {}
     for index, name in query.floating_columns():
         table = tables["u" if name in U_COLUMNS else "t"]
+        if name not in table.column_names:
+            # A column the query derives (an average of character lengths):
+            # integers, summed exactly whatever the order.
+            continue
         values = [
             abs(float(v))
             for v in table.column(name).to_pylist()

@@ -9,8 +9,11 @@ is one more entry in :data:`PATHS`.
 
 from __future__ import annotations
 
+import tempfile
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import datafusion
@@ -18,6 +21,7 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 import batchcorder
 from batchcorder.adapters import datafusion as bc_datafusion
@@ -48,8 +52,8 @@ class EnginePath:
         Whether the engine keeps scan order through filters, projections and
         ``LIMIT``, so that a ``LIMIT`` without ``ORDER BY`` has one right answer.
     limits : callable or None
-        For a path through a dataset of the engine's own dataset scan: the
-        engine over a plain pyarrow dataset of the tables. Where that raises,
+        The same engine over a plain scan source of the tables (a pyarrow
+        dataset for a dataset path, Parquet files for the Polars scans). Where that raises,
         the path may raise the same kind of error instead of answering (a
         limit of the engine's dataset scan, not of the cache); where it
         answers, the path must answer as ``over_table``.
@@ -173,6 +177,38 @@ def polars_frames(engine: str = "auto") -> Callable[[Sources], Runner]:
     return lambda tables: _polars_frame_runner(
         {name: polars_frame(table) for name, table in tables.items()}, engine
     )
+
+
+#: Where the Parquet files of the Polars scan references go, for the test run.
+_SCRATCH = tempfile.TemporaryDirectory(prefix="batchcorder-differential-")
+
+
+def _parquet_scans(tables: Sources) -> dict[str, pl.LazyFrame]:
+    """The tables as Polars scans of Parquet files: Polars over a scan source."""
+    frames = {}
+    for name, table in tables.items():
+        path = Path(_SCRATCH.name) / f"{uuid.uuid4().hex}.parquet"
+        pq.write_table(table, path)
+        frames[name] = pl.scan_parquet(path)
+    return frames
+
+
+def polars_parquet_scans(engine: str = "auto") -> Callable[[Sources], Runner]:
+    """The tables as ``pl.scan_parquet`` frames and the LazyFrame API.
+
+    The limits of Polars over any scan: it evaluates a predicate pushed into a
+    scan that it folds away over an in-memory frame (``(l > [3, 1]) AND (k > 4)
+    AND (k <= 2)`` raises over ``scan_parquet``, answers no row over a frame).
+    """
+    return lambda tables: _polars_frame_runner(_parquet_scans(tables), engine)
+
+
+def polars_sql_parquet(tables: Sources) -> Runner:
+    """Polars SQL over ``pl.scan_parquet`` frames of the tables (see :func:`polars_parquet_scans`)."""
+    ctx = pl.SQLContext()
+    for name, frame in _parquet_scans(tables).items():
+        ctx.register(name, frame)
+    return _polars_sql_runner(ctx)
 
 
 def batchcorder_scan(caches: Sources) -> Runner:
@@ -304,24 +340,28 @@ PATHS: list[EnginePath] = [
         polars_scan(),
         polars_frames(),
         keeps_order=True,
+        limits=polars_parquet_scans(),
     ),
     EnginePath(
         "polars adapters.polars.scan, streaming engine",
         polars_scan("streaming"),
         polars_frames("streaming"),
         keeps_order=True,
+        limits=polars_parquet_scans("streaming"),
     ),
     EnginePath(
         "polars batchcorder.register (SQLContext)",
         polars_sql_cache,
         polars_sql_table,
         keeps_order=True,
+        limits=polars_sql_parquet,
     ),
     EnginePath(
         "polars batchcorder.scan (LazyFrame)",
         batchcorder_scan,
         polars_frames(),
         keeps_order=True,
+        limits=polars_parquet_scans(),
     ),
     EnginePath("datafusion batchcorder.register", datafusion_cache, datafusion_table),
     EnginePath("duckdb con.register(batchcorder.dataset)", duckdb_dataset, duckdb_register),
