@@ -55,8 +55,8 @@ class EnginePath:
         The same engine over a plain scan source of the tables (a pyarrow
         dataset for a dataset path, Parquet files for the Polars scans). Where that raises,
         the path may raise the same kind of error instead of answering (a
-        limit of the engine's dataset scan, not of the cache); where it
-        answers, the path must answer as ``over_table``.
+        limit of the engine's scan, not of the cache); where the table raises
+        and it answers, the path must answer as it does.
     """
 
     name: str
