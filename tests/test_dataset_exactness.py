@@ -181,7 +181,7 @@ def test_is_in_matches_the_value_set_as_cast_to_the_column_type(column_type: pa.
     value_sets = [value_set for data_type in VALUE_SET_TYPES for value_set in _values(data_type)]
     for index, value_set in enumerate(value_sets):
         expression = pc.field("x").isin(value_set)
-        case = f"{column_type} isin {value_set.type} {value_set.to_pylist()}"
+        case = f"{column_type} isin {value_set.type} {value_set.to_string(indent=0, window=8)}"
         expected = _answer(lambda e=expression: plain.to_table(columns=["n"], filter=e))
         if isinstance(expected, list):
             selection = skipping.selection(expression)
