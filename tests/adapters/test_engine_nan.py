@@ -441,9 +441,19 @@ def test_an_empty_cache_answers_as_an_empty_table_in_datafusion() -> None:
         _check_empty(datafusion_adapter.dataset(cache), empty)
 
 
+def _compares_string_views() -> bool:
+    try:
+        pc.equal(pa.array([], pa.string_view()), pa.scalar("a", pa.string_view()))
+    except pa.ArrowNotImplementedError:
+        return False
+    return True
+
+
 def _check_empty(data: ds.Dataset, table: pa.Table) -> None:
     queries = ["SELECT * FROM t ORDER BY i, f", "SELECT count(*) AS n FROM t WHERE f > 0.5"]
-    if "v" in table.column_names:
+    if "v" in table.column_names and _compares_string_views():
+        # pyarrow 18 has no kernel comparing string views: a filter on one
+        # raises over any pyarrow dataset there.
         queries.append("SELECT count(*) AS n FROM t WHERE v = 'a'")
     for query in queries:
         context = datafusion.SessionContext()
