@@ -111,3 +111,9 @@ def test_from_start_takes_python_and_numpy_bools(value: Any) -> None:
     next(first)
     expected = 3 if value else 2
     assert sum(batch.num_rows for batch in cache.reader(from_start=value)) == expected
+
+
+def test_a_write_policy_that_cannot_take_effect_is_accepted_with_a_warning() -> None:
+    with pytest.warns(UserWarning, match="no effect in memory mode"):
+        cache = StreamCache(TABLE, write_policy="on_eviction")
+    assert pa.table(cache).equals(TABLE)  # accepted, as by the reference

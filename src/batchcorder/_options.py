@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import operator
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,6 +125,15 @@ def validate_options(
         raise ValueError(
             f"write_policy must be one of {', '.join(map(repr, WRITE_POLICIES))}, "
             f"got {write_policy!r}"
+        )
+
+    if directory is None and write_policy == "on_eviction":
+        # Accepted, as by the reference, but it cannot take effect.
+        warnings.warn(
+            "write_policy='on_eviction' has no effect in memory mode (no disk_path): "
+            "every batch stays in RAM; give disk_path and disk_capacity to spill",
+            UserWarning,
+            stacklevel=3,
         )
 
     readers: int | None = None
