@@ -76,6 +76,16 @@ def validate_flag(name: str, value: object) -> bool:
     return bool(value)
 
 
+def _warn_no_effect() -> None:
+    """Accepted, as by the reference, but ``on_eviction`` cannot take effect without a file."""
+    warnings.warn(
+        "write_policy='on_eviction' has no effect in memory mode (no disk_path): "
+        "every batch stays in RAM; give disk_path and disk_capacity to spill",
+        UserWarning,
+        stacklevel=4,
+    )
+
+
 def validate_options(
     memory_capacity: object,
     disk_path: object,
@@ -128,13 +138,7 @@ def validate_options(
         )
 
     if directory is None and write_policy == "on_eviction":
-        # Accepted, as by the reference, but it cannot take effect.
-        warnings.warn(
-            "write_policy='on_eviction' has no effect in memory mode (no disk_path): "
-            "every batch stays in RAM; give disk_path and disk_capacity to spill",
-            UserWarning,
-            stacklevel=3,
-        )
+        _warn_no_effect()
 
     readers: int | None = None
     if max_readers is not None:
