@@ -82,8 +82,23 @@ def _warn_no_effect() -> None:
         "write_policy='on_eviction' has no effect in memory mode (no disk_path): "
         "every batch stays in RAM; give disk_path and disk_capacity to spill",
         UserWarning,
-        stacklevel=4,
+        stacklevel=5,
     )
+
+
+def _write_policy(write_policy: object, directory: Path | None) -> str:
+    """``write_policy`` checked; a warning where it cannot take effect (no file)."""
+    if not isinstance(write_policy, str):
+        raise TypeError(f"write_policy must be a str, got {type(write_policy).__name__}")
+    if write_policy not in WRITE_POLICIES:
+        raise ValueError(
+            f"write_policy must be one of {', '.join(map(repr, WRITE_POLICIES))}, "
+            f"got {write_policy!r}"
+        )
+
+    if directory is None and write_policy == "on_eviction":
+        _warn_no_effect()
+    return write_policy
 
 
 def validate_options(
@@ -129,16 +144,7 @@ def validate_options(
             raise ValueError(f"disk_path must be a directory, but {str(directory)!r} is a file")
         capacity = _positive_int("disk_capacity", disk_capacity)
 
-    if not isinstance(write_policy, str):
-        raise TypeError(f"write_policy must be a str, got {type(write_policy).__name__}")
-    if write_policy not in WRITE_POLICIES:
-        raise ValueError(
-            f"write_policy must be one of {', '.join(map(repr, WRITE_POLICIES))}, "
-            f"got {write_policy!r}"
-        )
-
-    if directory is None and write_policy == "on_eviction":
-        _warn_no_effect()
+    policy = _write_policy(write_policy, directory)
 
     readers: int | None = None
     if max_readers is not None:
@@ -146,4 +152,4 @@ def validate_options(
         if readers < 1:
             raise ValueError(f"max_readers must be at least 1, got {readers}")
 
-    return CacheOptions(memory, directory, capacity, write_policy, readers)
+    return CacheOptions(memory, directory, capacity, policy, readers)
