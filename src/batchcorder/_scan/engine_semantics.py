@@ -242,27 +242,24 @@ def _valid(side: Node) -> _Term:
 
 def _all(*terms: _Term) -> _Term:
     """``and_kleene`` of ``terms``, folding the known ones."""
-    if any(term is False for term in terms):
-        return False
-    nodes = [term for term in terms if not isinstance(term, bool)]  # True: no effect
-    if not nodes:
-        return True
-    result = nodes[0]
-    for node in nodes[1:]:
-        result = Call("and_kleene", (result, node), None)
-    return result
+    return _connect("and_kleene", False, terms)
 
 
 def _any(*terms: _Term) -> _Term:
     """``or_kleene`` of ``terms``, folding the known ones."""
-    if any(term is True for term in terms):
-        return True
-    nodes = [term for term in terms if not isinstance(term, bool)]  # False: no effect
+    return _connect("or_kleene", True, terms)
+
+
+def _connect(function: str, absorbing: bool, terms: tuple[_Term, ...]) -> _Term:
+    """``function`` over ``terms``: ``absorbing`` if one term is it; the other constant drops out."""
+    if any(term is absorbing for term in terms):
+        return absorbing
+    nodes = [term for term in terms if not isinstance(term, bool)]
     if not nodes:
-        return False
+        return not absorbing
     result = nodes[0]
     for node in nodes[1:]:
-        result = Call("or_kleene", (result, node), None)
+        result = Call(function, (result, node), None)
     return result
 
 
