@@ -214,7 +214,7 @@ FLOATS = st.one_of(
 def _values(data_type: pa.DataType) -> st.SearchStrategy[Any]:
     if pa.types.is_floating(data_type):
         return st.one_of(st.none(), FLOATS, st.just(math.nan))
-    info = np.iinfo(data_type.to_pandas_dtype())
+    info = np.iinfo(np.dtype(str(data_type)))  # "int8", "uint16": numpy names, no pandas
     return st.one_of(
         st.none(),
         st.integers(max(-4, int(info.min)), 6),

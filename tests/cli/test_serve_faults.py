@@ -31,6 +31,7 @@ TOTAL_BATCHES = 200
 PRODUCER = r"""
 import os, signal, sys, time
 import pyarrow as pa
+import pyarrow.compute  # pyarrow 18 does not import it with pyarrow
 total, kill_at, target = int(sys.argv[3]), int(sys.argv[1]), sys.argv[2]
 out = sys.stdout.buffer if target == "-" else open(target, "wb")
 schema = pa.schema({"id": pa.int64(), "twice": pa.int64()})

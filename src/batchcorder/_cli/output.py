@@ -188,9 +188,26 @@ def _json_values(array: pa.Array | pa.ChunkedArray) -> list[Any]:
     values: list[Any]
     try:
         values = ready.to_pylist(maps_as_pydicts="strict")
-    except (TypeError, KeyError):  # an older pyarrow, or a map with a key twice: as pairs
+    except KeyError:  # a map with a key twice: as pairs
         values = ready.to_pylist()
+    except TypeError:  # pyarrow 18 has no maps_as_pydicts: maps come as pairs
+        values = [_maps_as_dicts(value, ready.type) for value in ready.to_pylist()]
     return values
+
+
+def _maps_as_dicts(value: Any, kind: pa.DataType) -> Any:
+    """``value`` of type ``kind`` with each map's pairs as a dict (pairs where a key repeats)."""
+    if value is None:
+        return None
+    if pa.types.is_map(kind):
+        pairs = [(key, _maps_as_dicts(item, kind.item_type)) for key, item in value]
+        keys = [key for key, _ in pairs]
+        return dict(pairs) if len(set(map(repr, keys))) == len(keys) else pairs
+    if pa.types.is_struct(kind):
+        return {field.name: _maps_as_dicts(value[field.name], field.type) for field in kind}
+    if isinstance(value, list) and hasattr(kind, "value_type"):
+        return [_maps_as_dicts(item, kind.value_type) for item in value]
+    return value
 
 
 def _dumps(value: Any) -> str:
