@@ -56,3 +56,14 @@ def test_default_demo(cli):
     assert "2,000,000 synthetic events" in result.text
     assert "upstream batches produced: 31, each exactly once" in result.text
     assert result.stderr == ""
+    # The output the command-line page shows is this output: every line of it
+    # that holds no time is printed as shown.
+    page = (Path(__file__).parents[2] / "docs" / "how-to" / "cli.md").read_text()
+    shown = page[page.index("$ batchcorder demo\n") :].split("```", 1)[0].splitlines()[1:]
+    printed = set(result.text.splitlines())
+    timeless = [
+        line for line in shown if "..." not in line and not re.search(r"\d\.\d+ m?s\b", line)
+    ]
+    timeless = [line for line in timeless if not re.search(r"\d+\.\d\s", line)]  # table rows
+    assert len(timeless) >= 8
+    assert [line for line in timeless if line not in printed] == []
