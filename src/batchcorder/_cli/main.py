@@ -26,7 +26,7 @@ from batchcorder._cli.arguments import (
 )
 from batchcorder._cli.demo import add_demo_parser
 from batchcorder._cli.errors import CLIError, EngineCrash, engine_panic, one_line
-from batchcorder._cli.interrupts import exit_interrupted, handle_signals
+from batchcorder._cli.interrupts import exit_interrupted, handle_signals, interrupted
 from batchcorder._cli.query import add_query_parser
 from batchcorder._cli.serve import add_serve_parser
 
@@ -150,7 +150,9 @@ def _run_command(args: argparse.Namespace, errors: TextIO, stdout: BinaryIO | No
 
 def _failure_status(error: BaseException, errors: TextIO) -> int:
     """Report ``error`` on ``errors``; the exit status it means (an interruption exits here)."""
-    if isinstance(error, KeyboardInterrupt):
+    if isinstance(error, KeyboardInterrupt) or interrupted():
+        # After Ctrl-C (or SIGTERM) any failure is the stop's doing: a producer
+        # killed by the same signal leaves its stream without its end marker.
         errors.write("batchcorder: interrupted\n")
         exit_interrupted()
     if isinstance(error, CLIError):
