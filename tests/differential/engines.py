@@ -9,11 +9,8 @@ is one more entry in :data:`PATHS`.
 
 from __future__ import annotations
 
-import tempfile
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import datafusion
@@ -21,7 +18,6 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 
 import batchcorder
 from batchcorder.adapters import datafusion as bc_datafusion
@@ -52,8 +48,9 @@ class EnginePath:
         Whether the engine keeps scan order through filters, projections and
         ``LIMIT``, so that a ``LIMIT`` without ``ORDER BY`` has one right answer.
     limits : callable or None
-        The same engine over a plain scan source of the tables (a pyarrow
-        dataset for a dataset path, Parquet files for the Polars scans). Where that raises,
+        The same engine's own limits over the tables: over a plain pyarrow
+        dataset for a dataset path; for the Polars scans, Polars collecting
+        without its optimizations (which may fold away a part that raises). Where that raises,
         the path may raise the same kind of error instead of answering (a
         limit of the engine's scan, not of the cache); where the table raises
         and it answers, the path must answer as it does.
@@ -179,36 +176,33 @@ def polars_frames(engine: str = "auto") -> Callable[[Sources], Runner]:
     )
 
 
-#: Where the Parquet files of the Polars scan references go, for the test run.
-_SCRATCH = tempfile.TemporaryDirectory(prefix="batchcorder-differential-")
+def _unoptimized(frame: pl.LazyFrame, engine: str = "auto") -> pa.Table:
+    return frame.collect(engine=engine, optimizations=pl.QueryOptFlags.none()).to_arrow()  # type: ignore[arg-type]
 
 
-def _parquet_scans(tables: Sources) -> dict[str, pl.LazyFrame]:
-    """The tables as Polars scans of Parquet files: Polars over a scan source."""
-    frames = {}
-    for name, table in tables.items():
-        path = Path(_SCRATCH.name) / f"{uuid.uuid4().hex}.parquet"
-        pq.write_table(table, path)
-        frames[name] = pl.scan_parquet(path)
-    return frames
+def polars_unoptimized_frames(engine: str = "auto") -> Callable[[Sources], Runner]:
+    """The tables as LazyFrames, each query collected without Polars' optimizations.
 
-
-def polars_parquet_scans(engine: str = "auto") -> Callable[[Sources], Runner]:
-    """The tables as ``pl.scan_parquet`` frames and the LazyFrame API.
-
-    The limits of Polars over any scan: it evaluates a predicate pushed into a
-    scan that it folds away over an in-memory frame (``(l > [3, 1]) AND (k > 4)
-    AND (k <= 2)`` raises over ``scan_parquet``, answers no row over a frame).
+    The limits of Polars itself: its optimizer may drop a predicate it proves
+    false without evaluating a part of it that raises (``(l > [3, 1]) AND (k >
+    4) AND (k <= 2)`` answers no row over a frame), and it may not over a
+    scan; a scan that evaluates the predicate raises where Polars evaluating
+    it raises.
     """
-    return lambda tables: _polars_frame_runner(_parquet_scans(tables), engine)
+
+    def runner(tables: Sources) -> Runner:
+        frames = {name: polars_frame(table) for name, table in tables.items()}
+        return lambda query: _unoptimized(query.polars(frames), engine)  # type: ignore[arg-type]
+
+    return runner
 
 
-def polars_sql_parquet(tables: Sources) -> Runner:
-    """Polars SQL over ``pl.scan_parquet`` frames of the tables (see :func:`polars_parquet_scans`)."""
+def polars_sql_unoptimized(tables: Sources) -> Runner:
+    """Polars SQL over the tables' LazyFrames, collected without optimizations."""
     ctx = pl.SQLContext()
-    for name, frame in _parquet_scans(tables).items():
-        ctx.register(name, frame)
-    return _polars_sql_runner(ctx)
+    for name, table in tables.items():
+        ctx.register(name, polars_frame(table))
+    return lambda query: _unoptimized(ctx.execute(query.sql("polars", "t")))
 
 
 def batchcorder_scan(caches: Sources) -> Runner:
@@ -340,28 +334,28 @@ PATHS: list[EnginePath] = [
         polars_scan(),
         polars_frames(),
         keeps_order=True,
-        limits=polars_parquet_scans(),
+        limits=polars_unoptimized_frames(),
     ),
     EnginePath(
         "polars adapters.polars.scan, streaming engine",
         polars_scan("streaming"),
         polars_frames("streaming"),
         keeps_order=True,
-        limits=polars_parquet_scans("streaming"),
+        limits=polars_unoptimized_frames("streaming"),
     ),
     EnginePath(
         "polars batchcorder.register (SQLContext)",
         polars_sql_cache,
         polars_sql_table,
         keeps_order=True,
-        limits=polars_sql_parquet,
+        limits=polars_sql_unoptimized,
     ),
     EnginePath(
         "polars batchcorder.scan (LazyFrame)",
         batchcorder_scan,
         polars_frames(),
         keeps_order=True,
-        limits=polars_parquet_scans(),
+        limits=polars_unoptimized_frames(),
     ),
     EnginePath("datafusion batchcorder.register", datafusion_cache, datafusion_table),
     EnginePath("duckdb con.register(batchcorder.dataset)", duckdb_dataset, duckdb_register),
