@@ -171,6 +171,17 @@ def check(path: EnginePath, query: Query, reference: Reference, got: Outcome) ->
         limit = limits.answer(query)
         if limit.error is not None and limit.error_kind == got.error_kind:
             return None
+    if (
+        expected.error is None
+        and got.error is not None
+        and path.name.startswith("polars")
+        and got.error_kind == "type"
+        and "cannot perform" in str(got.error)
+    ):
+        # Polars refuses the comparison of a list with a literal when it evaluates
+        # it; over a frame its optimizer may fold the whole predicate to false
+        # first (see polars_unoptimized_frames). Evaluating it is Polars' own answer.
+        return None
     if expected.error is not None and got.error is None and limits is not None:
         # The engine filters rows in a plain dataset's scan before it evaluates the
         # rest of its predicate (DataFusion pushes `id < 0` and then casts only the
