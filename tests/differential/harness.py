@@ -19,7 +19,7 @@ paths in that state, in the drawn path order.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +41,7 @@ from tests.differential.compare import (
     tolerances,
 )
 from tests.differential.engines import EnginePath, Runner
-from tests.differential.queries import GroupBy, Query
+from tests.differential.queries import GroupBy, Query, Select
 
 #: States a cache is read in.
 STATES = ("fresh", "partial", "full")
@@ -156,8 +156,101 @@ def _unordered_difference(
     )
 
 
-def check(path: EnginePath, query: Query, reference: Reference, got: Outcome) -> str | None:
-    """What is wrong with ``got``, the path's outcome of ``query`` over a cache, or None."""
+def may_stop_early(query: Query) -> bool:
+    """Whether an engine may stop reading the query's input once it has enough rows.
+
+    A ``LIMIT`` without ``ORDER BY`` (or a cut of the table) ends the scan when
+    enough rows arrived; an engine reading partitions in parallel (DataFusion)
+    may by then have met an error in another partition, or not: whether such a
+    query raises is a race, over the plain table as over a cache.
+    """
+    output = query.output
+    limited = isinstance(output, Select) and output.limit is not None and not output.order_by
+    return query.relation.cuts or limited
+
+
+def _raced_difference(
+    query: Query,
+    expected: Outcome,
+    got: Outcome,
+    rerun: Callable[[Query], Outcome],
+) -> str | None:
+    """What is wrong where one of ``expected`` and ``got`` raised and the other answered a
+    query that may stop early (:func:`may_stop_early`): None where the race explains it.
+
+    It does where the query without its limits raises that kind of error over the
+    tables; then an answer over the cache must be one the limit allows, and the cache
+    must raise the same kind without the limits (where nothing stops the scan early,
+    nothing may hide the error).
+    """
+    assert got.table is not None
+    output = query.output
+    cap = output.limit if isinstance(output, Select) and output.limit is not None else None
+    if cap is not None and got.table.num_rows > cap:
+        return f"answered {got.table.num_rows} rows under LIMIT {cap}"
+    over_cache = rerun(query.without_limits())
+    if over_cache.error is None or over_cache.error_kind != expected.error_kind:
+        what = (
+            f"answered {over_cache.table.num_rows} rows"
+            if over_cache.table is not None
+            else f"raised {over_cache.error_type} ({over_cache.error_kind})"
+        )
+        return (
+            f"{_error_difference(expected, got)}; without its limits the query raises "
+            f"{expected.error_kind} over the table, and over the cache {what}"
+        )
+    return None
+
+
+def _race_explains(query: Query, raised: Outcome, references: list[Reference]) -> bool:
+    """Whether ``query``, which may stop early, raises ``raised``'s kind of error without
+    its limits over the tables (on the path, or on its engine's plain datasets)."""
+    whole = query.without_limits()
+    return any(
+        reference.answer(whole).error is not None
+        and reference.answer(whole).error_kind == raised.error_kind
+        for reference in references
+    )
+
+
+def _raised(got: Outcome) -> str:
+    return f"raised {got.error_type} ({got.error_kind}): {str(got.error)[:600]}"
+
+
+def _engine_explains(
+    path: EnginePath, query: Query, expected: Outcome, got: Outcome, limits: Reference | None
+) -> bool:
+    """Whether the error the cache raised is the engine's own answer, not the cache's."""
+    if got.error is None:
+        return False
+    if limits is not None:
+        # The engine's own scan of a plain dataset raises this kind too: a limit of
+        # the engine's dataset scan, not of the cache.
+        limit = limits.answer(query)
+        if limit.error is not None and limit.error_kind == got.error_kind:
+            return True
+    # Polars refuses the comparison of a list with a literal when it evaluates it;
+    # over a frame its optimizer may fold the whole predicate to false first (see
+    # polars_unoptimized_frames). Evaluating it is Polars' own answer.
+    return (
+        expected.error is None
+        and path.name.startswith("polars")
+        and got.error_kind == "type"
+        and "cannot perform" in str(got.error)
+    )
+
+
+def check(
+    path: EnginePath,
+    query: Query,
+    reference: Reference,
+    got: Outcome,
+    rerun: Callable[[Query], Outcome],
+) -> str | None:
+    """What is wrong with ``got``, the path's outcome of ``query`` over a cache, or None.
+
+    ``rerun`` runs another query on the same path over the same caches.
+    """
     expected = reference.answer(query)
     if expected.error_kind == "panic":
         # The engine crashed over the plain table (an engine bug; DataFusion
@@ -165,22 +258,11 @@ def check(path: EnginePath, query: Query, reference: Reference, got: Outcome) ->
         # there is no answer to compare with.
         return None
     limits = reference.limits if reference.limits and reference.limits.run else None
-    if got.error is not None and limits is not None:
-        # The engine's own scan of a plain dataset raises this kind too: a limit of
-        # the engine's dataset scan, not of the cache.
-        limit = limits.answer(query)
-        if limit.error is not None and limit.error_kind == got.error_kind:
-            return None
-    if (
-        expected.error is None
-        and got.error is not None
-        and path.name.startswith("polars")
-        and got.error_kind == "type"
-        and "cannot perform" in str(got.error)
-    ):
-        # Polars refuses the comparison of a list with a literal when it evaluates
-        # it; over a frame its optimizer may fold the whole predicate to false
-        # first (see polars_unoptimized_frames). Evaluating it is Polars' own answer.
+    if (expected.error is None) != (got.error is None) and may_stop_early(query):
+        raised = got if got.error is not None else expected
+        if _race_explains(query, raised, [reference] + ([limits] if limits else [])):
+            return None if got.error is not None else _raced_difference(query, expected, got, rerun)
+    if _engine_explains(path, query, expected, got, limits):
         return None
     if expected.error is not None and got.error is None and limits is not None:
         # The engine filters rows in a plain dataset's scan before it evaluates the
@@ -193,7 +275,7 @@ def check(path: EnginePath, query: Query, reference: Reference, got: Outcome) ->
     if expected.error is not None:
         return _error_difference(expected, got)
     if got.error is not None:
-        return f"raised {got.error_type} ({got.error_kind}): {str(got.error)[:600]}"
+        return _raised(got)
     assert expected.table is not None and got.table is not None
     bounds = tolerances(query, reference.tables)
     output = query.output
@@ -279,7 +361,7 @@ def _run_path(
     for query in queries:
         for replay in (1, 2):
             got = outcome(run, query)
-            problem = check(path, query, reference, got)
+            problem = check(path, query, reference, got, lambda q: outcome(run, q))
             if problem is not None:
                 yield query, replay, problem, classify(reference.answer(query), got)
 
