@@ -2,7 +2,8 @@
 
 :data:`ENGINES` is the one list of engines: ``batchcorder.register`` finds
 the adapter of a target in it, :func:`require_engine` the extra that installs
-a missing engine, and tests and tools enumerate engines from it.
+a missing engine, the command its ``--engine`` choices (:data:`SQL_ENGINES`),
+and the tests the engines they compare.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import importlib
 from dataclasses import dataclass
 from types import ModuleType
 
-__all__ = ["ENGINES", "Engine", "engine_of_target", "require_engine"]
+__all__ = ["ENGINES", "SQL_ENGINES", "Engine", "engine_of_target", "require_engine"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,11 @@ ENGINES: tuple[Engine, ...] = (
     ),
     Engine("ray", "Ray", "ray", "batchcorder.adapters.ray"),
 )
+
+#: The import names of the engines a cache registers in as a table and that run SQL
+#: over it: the command's ``--engine`` values (the first is its default) and the
+#: engines the tests compare.
+SQL_ENGINES: tuple[str, ...] = tuple(engine.module for engine in ENGINES if engine.registers)
 
 
 def engine_of_target(top_module: str) -> Engine | None:

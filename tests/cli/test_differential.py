@@ -25,8 +25,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from batchcorder._cli.main import main
+from batchcorder._engines import SQL_ENGINES
 
-ENGINES = ("duckdb", "polars", "datafusion")
+ENGINES = SQL_ENGINES
 FORMATS = ("table", "csv", "json", "arrow")
 
 #: The command's statements: a view, which writes nothing, then two queries.

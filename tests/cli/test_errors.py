@@ -6,6 +6,7 @@ traceback out of the process.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -143,3 +144,13 @@ def test_disk_capacity_is_said_as_written(command, stream_bytes, tmp_path: Path)
         "query", "-", "SELECT 1", "--disk", cache_dir, "--disk-capacity", "10kB", stdin=stream_bytes
     )
     assert_one_line_error(result, "outgrew --disk-capacity 10kB (10,000 bytes): ")
+
+
+@pytest.mark.parametrize("engine", ["polars", "datafusion"])
+def test_an_engine_that_is_not_installed_names_its_extra(command, files, monkeypatch, engine):
+    monkeypatch.setitem(sys.modules, engine, None)  # importing it raises ImportError
+    result = command("query", files["parquet"], "SELECT 1", "-e", engine)
+    assert result.returncode != 0
+    assert result.stdout == b""
+    (line,) = result.stderr.splitlines()
+    assert f"pip install 'batchcorder[{engine}]'" in line

@@ -16,7 +16,9 @@ import math
 import pyarrow as pa
 import pytest
 
-ENGINES = ("duckdb", "polars", "datafusion")
+from batchcorder._engines import SQL_ENGINES
+
+ENGINES = SQL_ENGINES
 
 _MOMENT = dt.datetime(2024, 3, 30, 23, 31, 48, 643367)
 

@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 
 from batchcorder._cli.engines import first_keyword, split_statements
 from batchcorder._cli.main import main
+from batchcorder._engines import SQL_ENGINES
 
-ENGINES = ("duckdb", "polars", "datafusion")
+ENGINES = SQL_ENGINES
 FORMATS = ("table", "csv", "json", "arrow")
 
 #: Per engine: statements that return no table, then queries whose answers show they ran.

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 import batchcorder
+from batchcorder._engines import SQL_ENGINES
 from batchcorder.adapters import datafusion as bc_datafusion
 from batchcorder.adapters import duckdb as bc_duckdb
 from batchcorder.adapters import polars as bc_polars
@@ -382,8 +383,8 @@ PATHS: list[EnginePath] = [
 ]
 
 
-#: The engines of :data:`PATHS`.
-ENGINES = ("duckdb", "polars", "datafusion")
+#: The engines of :data:`PATHS`: every SQL engine of the engine table.
+ENGINES = SQL_ENGINES
 
 
 def paths_of(engine: str) -> list[EnginePath]:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from batchcorder._cli.sizes import Size, parse_size
+from batchcorder._engines import SQL_ENGINES
 
 __all__ = [
     "ENGINES",
@@ -26,8 +27,8 @@ __all__ = [
     "size",
 ]
 
-#: The values of ``--engine``, the default first.
-ENGINES = ("duckdb", "polars", "datafusion")
+#: The values of ``--engine``, the default first: the engine table's SQL engines.
+ENGINES = SQL_ENGINES
 #: The values of ``--format``, the default first.
 FORMATS = ("table", "csv", "json", "arrow")
 

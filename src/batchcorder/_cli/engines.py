@@ -27,6 +27,7 @@ from batchcorder import register
 from batchcorder._cli.arguments import ENGINES
 from batchcorder._cli.errors import CLIError, EngineCrash, engine_panic, one_line
 from batchcorder._cli.interrupts import bounded_stop, interrupted, run_interruptibly
+from batchcorder._engines import require_engine
 
 __all__ = ["ENGINES", "Engine", "check_statements", "open_engine", "run_statement"]
 
@@ -286,11 +287,10 @@ def open_engine(name: str) -> Engine:
     except KeyError:
         raise CLIError(f"unknown engine {name!r}: choose one of {', '.join(ENGINES)}") from None
     try:
-        return engine_class()
+        require_engine(name, f"--engine {name}")
     except ImportError as error:
-        raise CLIError(
-            f"the {name} engine is not installed: pip install 'batchcorder[{name}]'"
-        ) from error
+        raise CLIError(str(error)) from error
+    return engine_class()
 
 
 def check_statements(engine: Engine, statements: list[str] | tuple[str, ...]) -> None:
