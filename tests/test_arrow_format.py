@@ -5,6 +5,8 @@ Batch skipping reads a filter's tree from what pyarrow pickles it as
 ``FunctionOptions.deserialize``, and builds expressions with
 ``Expression._call``. If a pyarrow release changes any of them these tests
 fail, rather than scans silently reading every batch.
+
+Internal parts under test: ``batchcorder._scan``, ``batchcorder._scan.arrow_format``, ``batchcorder._scan.tree``.
 """
 
 from __future__ import annotations

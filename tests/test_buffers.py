@@ -1,4 +1,7 @@
-"""Byte accounting: every buffer counted once, dictionaries at any depth included."""
+"""Byte accounting: every buffer counted once, dictionaries at any depth included.
+
+Internal parts under test: ``batchcorder._buffers``.
+"""
 
 from __future__ import annotations
 

@@ -17,6 +17,8 @@ table (``ds.dataset(table)``): the same rows, or an error of the same kind.
   ``head`` and ``scanner()``.
 
 ``BATCHCORDER_EXACTNESS_EXAMPLES`` sets the examples of each property (60).
+
+Internal parts under test: ``batchcorder._cache_dataset``, ``batchcorder._scan.arrow_format``, ``batchcorder._scan.predicates``, ``batchcorder._scan.statistics``, ``batchcorder.adapters._duckdb_dataset``.
 """
 
 from __future__ import annotations

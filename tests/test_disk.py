@@ -1,4 +1,7 @@
-"""Disk mode: the cache file, its safety, its capacity and its format."""
+"""Disk mode: the cache file, its safety, its capacity and its format.
+
+Internal parts under test: ``batchcorder._storage``.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""The one table of engines: every adapter, every extra, Ray included."""
+"""The one table of engines: every adapter, every extra, Ray included.
+
+Internal parts under test: ``batchcorder._engines``.
+"""
 
 from __future__ import annotations
 

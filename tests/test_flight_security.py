@@ -2,6 +2,8 @@
 
 Every client runs in a process of its own and talks to the server over
 loopback; each call has a deadline, so nothing here can hang.
+
+Internal parts under test: ``batchcorder._cli.sources``, ``batchcorder._flight_listen``.
 """
 
 from __future__ import annotations

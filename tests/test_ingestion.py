@@ -1,4 +1,7 @@
-"""The parts of the core on their own: ingestion, the reader registry, the replay contract."""
+"""The parts of the core on their own: ingestion, the reader registry, the replay contract.
+
+Internal parts under test: ``batchcorder._eviction``, ``batchcorder._ingestion``, ``batchcorder._replay``, ``batchcorder._storage``.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""The bounded memo datasets and scans remember filters with."""
+"""The bounded memo datasets and scans remember filters with.
+
+Internal parts under test: ``batchcorder._memo``.
+"""
 
 from __future__ import annotations
 

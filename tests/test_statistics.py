@@ -9,6 +9,8 @@ and without NaN; AND, OR, NOT, if_else, boolean columns and literals), and
 check every decision against pyarrow evaluating the filter on the batch: a
 skipped batch keeps no row, a batch taken whole keeps every row. Scans of the
 datasets that skip give what a plain ``InMemoryDataset`` gives.
+
+Internal parts under test: ``batchcorder._cache_dataset``, ``batchcorder._scan.arrow_format``, ``batchcorder._scan.predicates``, ``batchcorder._scan.statistics``, ``batchcorder._scan.tree``, ``batchcorder.adapters._duckdb_dataset``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Every store against the store protocol (``batchcorder._storage.base.BatchStore``)."""
+"""Every store against the store protocol (``batchcorder._storage.base.BatchStore``).
+
+Internal parts under test: ``batchcorder._storage``.
+"""
 
 from __future__ import annotations
 

@@ -19,6 +19,8 @@ Two causes of difference are covered:
 
 For a longer run of the property:
 ``BATCHCORDER_EXACTNESS_EXAMPLES=1000 .venv/bin/python -m pytest tests/adapters/test_polars_exactness.py``
+
+Internal parts under test: ``batchcorder._panics``.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ over the same table on generated data and predicates. Here: the skipping is
 reached by a plain ``filter``, it reads the statistics of the predicate's
 columns only, and it keeps Polars' meaning where it differs from Arrow's (NaN
 above every number, infinities, categorical order), in every storage mode.
+
+Internal parts under test: ``batchcorder._scan.predicates``, ``batchcorder._scan.statistics``, ``batchcorder._scan.tree``, ``batchcorder.adapters._polars_pruning``.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ query`` runs in-process through ``main`` with each engine and each
 computed by the engine itself, in Python, over the same ``pa.Table``.
 A stream cut at any byte either answers for the batches before the cut (a cut
 between messages is a shorter stream) or fails naming its input.
+
+Internal parts under test: ``batchcorder._engines``.
 """
 
 from __future__ import annotations

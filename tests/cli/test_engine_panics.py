@@ -6,6 +6,8 @@ on a window function over a ``LazyFrameResolver`` given a projection
 narrower than its schema, which the test registers in place of the cache.
 The command offers no way to register that frame, so these tests reach its
 internal parts: the Polars session, ``engine_panic`` and ``main``'s runner.
+
+Internal parts under test: ``batchcorder._cli.engines``, ``batchcorder._cli.errors``.
 """
 
 from __future__ import annotations

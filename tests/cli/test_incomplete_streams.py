@@ -5,6 +5,8 @@ a complete, shorter one. ``batchcorder query`` must fail instead, on standard
 input and on an ``.arrows`` file, and every reader of the cache must see it.
 The readers of the cache are an internal part: those tests open the source
 with ``open_source``.
+
+Internal parts under test: ``batchcorder._cli.errors``, ``batchcorder._cli.sources``.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ timestamp comes back in UTC from DuckDB and in Berlin time from Polars and
 DataFusion, a duration as an interval from DuckDB, binary and lists as their
 large kinds from Polars. The command renders the Arrow result once, by its
 value, so none of that shows.
+
+Internal parts under test: ``batchcorder._engines``.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 The server is a ``batchcorder serve`` process, its clients other processes,
 all over loopback; every wait is bounded by a timeout. A full file system
 and the exposure checks are tested on the internal parts that word them.
+
+Internal parts under test: ``batchcorder._cli.errors``, ``batchcorder._cli.serve``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""What statements write: nothing for DDL and DML, one result per SQL argument, on every engine."""
+"""What statements write: nothing for DDL and DML, one result per SQL argument, on every engine.
+
+Internal parts under test: ``batchcorder._cli.engines``, ``batchcorder._engines``.
+"""
 
 from __future__ import annotations
 

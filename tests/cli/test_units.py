@@ -2,6 +2,8 @@
 
 The progress-bar test is about an internal part (the bar needs a terminal,
 which the command's streams here are not) and imports it.
+
+Internal parts under test: ``batchcorder._cli.output``, ``batchcorder._cli.progress``.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ Each :class:`EnginePath` opens a source as table ``t`` and runs
 path under test; ``over_table`` is the same engine reading the plain
 ``pa.Table`` the cache was built from, the reference. A new registration path
 is one more entry in :data:`PATHS`.
+
+Internal parts under test: ``batchcorder._engines``.
 """
 
 from __future__ import annotations
