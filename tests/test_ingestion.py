@@ -1,6 +1,6 @@
 """The parts of the core on their own: ingestion, the reader registry, the replay contract.
 
-Internal parts under test: ``batchcorder._eviction``, ``batchcorder._ingestion``, ``batchcorder._replay``, ``batchcorder._storage``.
+Internal parts under test: ``batchcorder._reader_registry``, ``batchcorder._ingestion``, ``batchcorder._replay``, ``batchcorder._storage``.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import pyarrow as pa
 import pytest
 
-from batchcorder._eviction import ReaderRegistry
 from batchcorder._ingestion import Ingestion
+from batchcorder._reader_registry import ReaderRegistry
 from batchcorder._replay import Replay
 from batchcorder._storage import MemoryStore
 from batchcorder.errors import (

@@ -14,11 +14,11 @@ from batchcorder._bounds import StreamBounds
 from batchcorder._casting import CastingStreamCache
 from batchcorder._closing import ClosesOnExit
 from batchcorder._counters import CacheStats
-from batchcorder._eviction import ReaderRegistry
 from batchcorder._ingestion import Ingestion
 from batchcorder._lifetime import Lifetime
 from batchcorder._options import validate_flag, validate_options
 from batchcorder._reader import StreamCacheReader, describe_schema
+from batchcorder._reader_registry import ReaderRegistry
 from batchcorder._replay import Replay
 from batchcorder._scan.statistics import BatchStatistics
 from batchcorder._storage import open_store

@@ -13,9 +13,9 @@ from collections.abc import Callable
 import pyarrow as pa
 
 from batchcorder._bounds import StreamBounds
-from batchcorder._eviction import ReaderRegistry
 from batchcorder._ingestion import Ingestion
 from batchcorder._lifetime import Lifetime
+from batchcorder._reader_registry import ReaderRegistry
 from batchcorder._storage import BatchStore
 from batchcorder.errors import BatchEvictedError, CacheClosedError, CacheFileError
 
