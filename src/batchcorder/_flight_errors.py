@@ -29,7 +29,7 @@ import errno
 import functools
 import logging
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import pyarrow as pa
 from pyarrow import flight
@@ -95,45 +95,46 @@ def _for_client(kind: type[BaseException], error: ClientError) -> BaseException:
 
 
 class ClientError(Exception):
-    """A failure whose message is for the client; :meth:`for_client` is what it gets."""
+    """A failure whose message is for the client; :meth:`for_client` is what it gets.
+
+    Each kind names the error pyarrow turns into its Flight status.
+    """
+
+    #: What pyarrow sends as this kind's status.
+    status: ClassVar[type[BaseException]]
 
     def for_client(self) -> BaseException:
-        raise NotImplementedError
+        return _for_client(self.status, self)
 
 
 class InvalidArgument(ClientError):
     """A ticket, descriptor or other input the server cannot use."""
 
-    def for_client(self) -> BaseException:
-        return _for_client(pa.ArrowInvalid, self)
+    status = pa.ArrowInvalid
 
 
 class Unimplemented(ClientError):
     """A Flight method this server does not offer."""
 
-    def for_client(self) -> BaseException:
-        return _for_client(pa.ArrowNotImplementedError, self)
+    status = pa.ArrowNotImplementedError
 
 
 class Unauthenticated(ClientError):
     """A call without valid credentials."""
 
-    def for_client(self) -> BaseException:
-        return _for_client(flight.FlightUnauthenticatedError, self)
+    status = flight.FlightUnauthenticatedError
 
 
 class Unavailable(ClientError):
     """The server is shutting down, or the cache cannot take another reader now."""
 
-    def for_client(self) -> BaseException:
-        return _for_client(flight.FlightUnavailableError, self)
+    status = flight.FlightUnavailableError
 
 
 class Failed(ClientError):
     """The data cannot be sent: the source failed, or the server's cache did."""
 
-    def for_client(self) -> BaseException:
-        return _for_client(flight.FlightServerError, self)
+    status = flight.FlightServerError
 
 
 def failure_message(error: BaseException) -> str:
