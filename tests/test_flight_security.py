@@ -3,7 +3,7 @@
 Every client runs in a process of its own and talks to the server over
 loopback; each call has a deadline, so nothing here can hang.
 
-Internal parts under test: ``batchcorder._cli.sources``, ``batchcorder._flight_listen``.
+Internal parts under test: ``batchcorder._cli.sources``, ``batchcorder._flight.listen``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import pytest
 
 from batchcorder import StreamCache
 from batchcorder._cli.sources import open_source
-from batchcorder._flight_listen import client_locations
+from batchcorder._flight.listen import client_locations
 from batchcorder.flight import CacheServer, serve
 from tests.conftest import CountingSource, make_batches
 
@@ -513,7 +513,9 @@ def test_close_names_a_client_that_stopped_reading(tmp_path: Path) -> None:
     try:
         assert client.stdout is not None and client.stdout.readline().strip() == "got one"
         steady = 0
-        for _ in range(600):  # until the stream has been stuck in a write for 20 checks
+        for _ in range(
+            2400
+        ):  # up to 2 minutes, until the stream has been stuck in a write for 20 checks
             steady = steady + 1 if "sending" in server._service.open_calls() else 0
             if steady >= 20:
                 break

@@ -68,7 +68,7 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
 
 ROOT = PACKAGE.parents[1]
 #: The package's parts: its subpackages, and the core (the modules directly in it).
-SUBPACKAGES = ("_scan", "_storage", "_cli")
+SUBPACKAGES = ("_scan", "_storage", "_flight", "_cli")
 #: What an adapter may import of the package: the public API and the adapters' seam.
 ADAPTER_IMPORTS = {"batchcorder", "batchcorder.errors", "batchcorder._adapter_kit"}
 

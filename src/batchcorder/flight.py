@@ -55,9 +55,9 @@ from pyarrow import flight
 
 from batchcorder import StreamCache
 from batchcorder._closing import ClosesOnExit
-from batchcorder._flight_auth import Credentials, check_secret
-from batchcorder._flight_errors import LOGGER
-from batchcorder._flight_listen import (
+from batchcorder._flight.auth import Credentials, check_secret
+from batchcorder._flight.errors import LOGGER
+from batchcorder._flight.listen import (
     check_endpoints,
     check_name,
     check_tls,
@@ -68,8 +68,8 @@ from batchcorder._flight_listen import (
     pem_pairs,
     start_service,
 )
-from batchcorder._flight_service import CacheService
-from batchcorder._flight_wire import check_token, encode_ticket
+from batchcorder._flight.service import CacheService
+from batchcorder._flight.wire import check_token, encode_ticket
 
 __all__ = ["DEFAULT_LOCATION", "CacheServer", "call_options", "serve", "ticket"]
 

@@ -18,8 +18,8 @@ import pyarrow as pa
 from pyarrow import flight
 
 from batchcorder import StreamCache
-from batchcorder._flight_auth import Credentials
-from batchcorder._flight_service import CacheService
+from batchcorder._flight.auth import Credentials
+from batchcorder._flight.service import CacheService
 
 __all__ = [
     "check_endpoints",

@@ -14,8 +14,8 @@ from typing import Any
 import pyarrow as pa
 from pyarrow import flight
 
-from batchcorder._flight_auth import check_secret
-from batchcorder._flight_errors import InvalidArgument, quoted
+from batchcorder._flight.auth import check_secret
+from batchcorder._flight.errors import InvalidArgument, quoted
 
 __all__ = [
     "MAX_DESCRIPTOR_BYTES",
@@ -181,7 +181,7 @@ def parse_ticket(data: bytes, cache: str | None = None) -> tuple[int, int | None
     >>> parse_ticket(b'{"start": 3, "stop": 2}')
     Traceback (most recent call last):
     ...
-    batchcorder._flight_wire.TicketError: ticket 'stop' (2) is before its 'start' (3)
+    batchcorder._flight.wire.TicketError: ticket 'stop' (2) is before its 'start' (3)
     """
     payload = _parse_json_object(data, "ticket", MAX_TICKET_BYTES)
     _refuse_unknown_keys(

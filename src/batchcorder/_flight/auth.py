@@ -24,7 +24,7 @@ from typing import Any
 
 from pyarrow import flight
 
-from batchcorder._flight_errors import LOGGER
+from batchcorder._flight.errors import LOGGER
 
 __all__ = ["Credentials", "HandshakeOnHeaders", "HeaderAuth", "check_secret"]
 

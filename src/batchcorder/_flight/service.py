@@ -3,8 +3,8 @@
 :class:`CacheService` answers every Flight call over one cache. It is
 created by :func:`batchcorder.flight.serve` and owned by its
 :class:`~batchcorder.flight.CacheServer`. Every method's work returns a
-:class:`~batchcorder._flight_errors.Refusal` rather than raising, so clients
-get one short message and a proper status (see :mod:`batchcorder._flight_errors`);
+:class:`~batchcorder._flight.errors.Refusal` rather than raising, so clients
+get one short message and a proper status (see :mod:`batchcorder._flight.errors`);
 the details go to the ``batchcorder.flight`` logger.
 """
 
@@ -21,8 +21,8 @@ import pyarrow as pa
 from pyarrow import flight
 
 from batchcorder import StreamCache, StreamCacheReader
-from batchcorder._flight_auth import Credentials, HandshakeOnHeaders, HeaderAuth
-from batchcorder._flight_errors import (
+from batchcorder._flight.auth import Credentials, HandshakeOnHeaders, HeaderAuth
+from batchcorder._flight.errors import (
     LOGGER,
     Failed,
     InvalidArgument,
@@ -34,7 +34,7 @@ from batchcorder._flight_errors import (
     refused,
     relay,
 )
-from batchcorder._flight_wire import (
+from batchcorder._flight.wire import (
     batch_ranges,
     descriptor_columns,
     encode_ticket,
