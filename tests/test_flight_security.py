@@ -513,9 +513,8 @@ def test_close_names_a_client_that_stopped_reading(tmp_path: Path) -> None:
     try:
         assert client.stdout is not None and client.stdout.readline().strip() == "got one"
         steady = 0
-        for _ in range(
-            2400
-        ):  # up to 2 minutes, until the stream has been stuck in a write for 20 checks
+        # Up to 2 minutes, until the stream has been stuck in a write for 20 checks.
+        for _ in range(2400):
             steady = steady + 1 if "sending" in server._service.open_calls() else 0
             if steady >= 20:
                 break
