@@ -349,6 +349,13 @@ def _reader(cache: StreamCache) -> Any:
     return lambda: _sum_of(value for batch in reader for value in batch.column("x").to_pylist())
 
 
+def _ingested_export(cache: StreamCache) -> Any:
+    # A fully ingested cache hands its batches over at export, checked at each read.
+    cache.ingest_all()
+    stream = pa.RecordBatchReader.from_stream(cache)
+    return lambda: _sum_of(stream.read_all().column("x").to_pylist())
+
+
 def _cast_view(cache: StreamCache) -> Any:
     view = cache.cast(pa.schema([("x", pa.float64()), ("s", pa.string())]))
     return lambda: _sum_of(pa.table(view).column("x").to_pylist())
@@ -358,6 +365,7 @@ def _cast_view(cache: StreamCache) -> Any:
 #: cache's batches after close() until it is dropped: a dataset handed to the user)
 CONSUMERS: dict[str, tuple[Callable[[StreamCache], Any], bool]] = {
     "reader": (_reader, False),
+    "C stream of an ingested cache": (_ingested_export, False),
     "cast view": (_cast_view, False),
     "batchcorder.dataset": (_dataset(_batchcorder_dataset), True),
     "adapters.duckdb.dataset": (_dataset(_duckdb_dataset), True),
@@ -369,6 +377,8 @@ CONSUMERS: dict[str, tuple[Callable[[StreamCache], Any], bool]] = {
     "polars scan": (_polars_scan, False),
 }
 EXPECTED_SUM = sum(range(1000))
+#: Consumers that read the cache once.
+ONE_PASS = {"reader", "C stream of an ingested cache"}
 
 
 @pytest.mark.parametrize("consumer", sorted(CONSUMERS))
@@ -390,7 +400,7 @@ def test_close_ends_every_consumer_alike(directory: Path | None, consumer: str) 
     make, holds_batches = CONSUMERS[consumer]
     cache = make_cache(directory)
     query = make(cache)
-    if consumer != "reader":  # a reader is one pass
+    if consumer not in ONE_PASS:
         assert query() == EXPECTED_SUM
     cache.close()
     assert cache_files(directory) == []
@@ -406,6 +416,23 @@ def test_close_ends_every_consumer_alike(directory: Path | None, consumer: str) 
     del query
     gc.collect()
     assert mapped(directory) == []
+
+
+@pytest.mark.parametrize("consumer", sorted(CONSUMERS))
+def test_a_consumer_of_a_closed_cache_says_it_is_closed(
+    directory: Path | None, consumer: str
+) -> None:
+    make, _ = CONSUMERS[consumer]
+    cache = make_cache(directory)
+    cache.ingest_all()
+    cache.close()
+    assert cache.stats.ingested_rows == 1000  # the counters outlive the data
+    assert cache.stats.ingested_bytes > 0
+    with pytest.raises(Exception, match="StreamCache is closed") as raised:
+        make(cache)()  # at once, or at the first query
+    assert isinstance(raised.value, (CacheClosedError, pa.ArrowException)) or (
+        "CacheClosedError" in str(raised.value)
+    )
 
 
 def test_close_ends_flight_streams_and_descriptions(directory: Path | None) -> None:

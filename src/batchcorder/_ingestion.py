@@ -8,6 +8,7 @@ never called, nor a store's I/O done, while the lock is held.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from types import TracebackType
 
@@ -304,6 +305,10 @@ class Ingestion:
 
     def close(self) -> None:
         """Stop: release the upstream (at once, or when the current pull ends)."""
+        if not self._count_bytes_at_pull and not self.bounds.closed:
+            # Bytes not counted yet are counted from the store, which empties at close.
+            with contextlib.suppress(KeyError, IndexError):
+                self.counts()
         with self._lock:
             if self.bounds.closed:
                 return

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Protocol
 
 import pyarrow as pa
 
 from batchcorder._bounds import StreamBounds
 from batchcorder._closing import ClosesOnExit
-from batchcorder.errors import ReaderConsumedError
+from batchcorder.errors import CacheClosedError, ReaderConsumedError
 
 __all__ = ["ReaderSource", "StreamCacheReader", "describe_schema"]
 
@@ -147,11 +148,13 @@ class StreamCacheReader(ClosesOnExit):
         self._consumed = True
         remaining = self._source.all_from(self._position)
         if remaining is not None:
-            # Everything is cached and nothing will be evicted: hand the
-            # consumer a C++ reader, which needs no Python (nor the GIL) per batch.
+            # Everything is cached and nothing will be evicted: hand the batches
+            # over at once, each checked against close() as it is read.
             self._position += len(remaining)
             self.close()
-            return pa.Table.from_batches(remaining, schema=self._source.schema).to_reader()
+            return pa.RecordBatchReader.from_batches(
+                self._source.schema, _until_closed(remaining, self._source.bounds)
+            )
         # iter(callable, sentinel) ends when _advance raises StopIteration.
         return pa.RecordBatchReader.from_batches(self._source.schema, iter(self._advance, None))
 
@@ -217,3 +220,17 @@ def describe_schema(schema: pa.Schema) -> str:
     'x: int64, s: string'
     """
     return ", ".join(f"{field.name}: {field.type}" for field in schema)
+
+
+def _until_closed(batches: list[pa.RecordBatch], bounds: StreamBounds) -> Iterator[pa.RecordBatch]:
+    """``batches`` in order, each let go once read, until the cache is closed.
+
+    After ``close()`` the next read raises :class:`CacheClosedError`, as it
+    does from a reader, and the batches not read are let go with the stream.
+    """
+    batches.reverse()
+    while batches:
+        if bounds.closed:
+            batches.clear()
+            raise CacheClosedError()
+        yield batches.pop()
