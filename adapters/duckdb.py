@@ -64,6 +64,7 @@ from batchcorder._adapter_kit import lifetime_of, released_at_close, require_eng
 
 if TYPE_CHECKING:
     import duckdb
+    import pyarrow as pa
 
     from batchcorder import Replayable
     from batchcorder.adapters._duckdb_dataset import DuckDBDataset
@@ -104,6 +105,9 @@ def dataset(cache: Replayable) -> DuckDBDataset:
     ------
     TypeError
         If ``cache`` is not a ``StreamCache`` or a cast view of one.
+    ValueError
+        If two columns of the cache share a name: a dataset finds columns by
+        name (``register(..., pushdown=False)`` reads such a cache).
 
     Examples
     --------
@@ -118,6 +122,13 @@ def dataset(cache: Replayable) -> DuckDBDataset:
     from batchcorder._adapter_kit import dataset_contents
     from batchcorder.adapters._duckdb_dataset import DuckDBDataset
 
+    repeated = _repeated_names(cache.schema)
+    if repeated:
+        raise ValueError(
+            f"batchcorder.adapters.duckdb.dataset: the cache has more than one column named "
+            f"{', '.join(map(repr, repeated))}; a dataset finds columns by name: register "
+            "it with register(con, name, cache, pushdown=False)"
+        )
     contents = dataset_contents(cache, "batchcorder.adapters.duckdb.dataset")
     return DuckDBDataset(*contents, semantics="duckdb", lifetime=lifetime_of(cache))
 
@@ -146,7 +157,8 @@ def register(
         dataset DuckDB pushes projections and filters into (see
         :func:`dataset`): scans stream the batches and skip those a filter
         excludes. With False, register the cache itself: nothing is read now,
-        and every query streams a new reader.
+        and every query streams a new reader. A cache with two columns of one
+        name is registered as with False (a dataset finds columns by name).
 
     Returns
     -------
@@ -175,10 +187,16 @@ def register(
     [(3,)]
     """
     require_engine("duckdb", "batchcorder.adapters.duckdb.register")
-    if pushdown:
+    if pushdown and not _repeated_names(cache.schema):
         # DuckDB keeps what it is given: the dataset is let go at close(),
         # so the connection never keeps a closed cache's batches (or map).
         con.register(name, released_at_close(dataset(cache), lifetime_of(cache)))
     else:
         con.register(name, cache)
     return con.view(name)
+
+
+def _repeated_names(schema: pa.Schema) -> list[str]:
+    """The column names ``schema`` holds more than once, in order."""
+    names = schema.names
+    return sorted({name for name in names if names.count(name) > 1}, key=names.index)

@@ -234,3 +234,26 @@ def test_disk_mode_registration_pins_no_memory(
     assert con.sql("SELECT count(*) FROM t").fetchall() == [(table.num_rows,)]
     # Pinning the upstream batches would hold all of table.nbytes.
     assert pa.total_allocated_bytes() - before < table.nbytes // 2
+
+
+def _twice_named() -> pa.Table:
+    table = pa.Table.from_arrays(
+        [pa.array([1, 2]), pa.array([3.0, 4.0]), pa.array([5, 6])], names=["x", "x", "y"]
+    )
+    return pa.Table.from_batches(table.to_batches(max_chunksize=1))
+
+
+@pytest.mark.parametrize("pushdown", [True, False])
+def test_columns_sharing_a_name_answer_as_over_the_table(pushdown: bool) -> None:
+    table = _twice_named()
+    over_table = duckdb.connect()
+    over_table.register("t", table)
+    con = duckdb.connect()
+    bc_duckdb.register(con, "t", StreamCache(table), pushdown=pushdown)
+    for sql in ("SELECT count(*) FROM t", "SELECT y FROM t WHERE y > 5", "SELECT * FROM t"):
+        assert con.sql(sql).fetchall() == over_table.sql(sql).fetchall()
+
+
+def test_a_dataset_of_columns_sharing_a_name_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match=r"more than one column named 'x'.*pushdown=False"):
+        bc_duckdb.dataset(StreamCache(_twice_named()))
