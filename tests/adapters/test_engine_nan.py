@@ -157,6 +157,49 @@ def test_datafusion_dataset_answers_as_datafusion_over_the_table(
         assert got == expected, where
 
 
+def dictionary_zeros_table() -> pa.Table:
+    """Both zeros, NaN, a null and numbers as ``dictionary<float64>`` (``d``) and float64 (``f``)."""
+    values = [-0.0, 0.0, NAN, 1.0, -1.0, None, 0.0, -0.0, INF]
+    return pa.table(
+        {
+            "i": pa.array(range(len(values)), pa.int64()),
+            "d": pa.array(values, pa.float64()).dictionary_encode(),
+            "e": pa.array(values, pa.float32()).dictionary_encode(),
+            "f": pa.array(values, pa.float64()),
+        }
+    )
+
+
+#: DataFusion compares a ``dictionary<float64>`` column with a float by IEEE 754's total
+#: order (-0.0 below 0.0), a float64 column (or a dictionary of float32) as IEEE comparisons.
+DICTIONARY_ZERO_FILTERS = [
+    f"{where}"
+    for column in ("d", "e", "f")
+    for literal in ("0.0", "-0.0", "1.0", "'NaN'::DOUBLE")
+    for where in (
+        *(f"{column} {op} {literal}" for op in ("=", "<>", "<", "<=", ">", ">=")),
+        *(f"{literal} {op} {column}" for op in ("=", "<", ">=")),
+        f"{column} IN ({literal})",
+        f"{column} IN ({literal}, 5.0, 6.0, 7.0)",
+        f"NOT ({column} >= {literal})",
+        f"{column} IS DISTINCT FROM {literal}",
+    )
+]
+
+
+def test_datafusion_dataset_compares_dictionary_floats_as_datafusion(
+    make_cache: Callable[..., StreamCache], state: str
+) -> None:
+    table = dictionary_zeros_table()
+    data = datafusion_adapter.dataset(_ingest(make_cache(table, batch_rows=3), state))
+    for where in DICTIONARY_ZERO_FILTERS:
+        got = _datafusion_rows(lambda context: context.register_dataset("t", data), where)
+        expected = _datafusion_rows(
+            lambda context: context.register_record_batches("t", [table.to_batches()]), where
+        )
+        assert got == expected, where
+
+
 POLARS_FILTERS = [
     pl.col("f") > 0.5,
     pl.col("f") < 0.5,

@@ -29,7 +29,11 @@ NaN; ``valid``: neither side is null, so a null still gives null)::
 and ``is_in(x, values)`` (nulls matching) becomes ``if_else(is_valid(x),
 is_in(x, values), null)``, or for SQL with a null among the values
 ``is_in(x, non-null values) or null``; over a floating-point column whose
-value set holds a zero, it also keeps the other zero, except for DataFusion. Parts known from a literal are folded, so
+value set holds a zero, it also keeps the other zero, except for DataFusion.
+DataFusion compares a ``dictionary<float64>`` column with a float64 value by
+IEEE 754's total order (``-0.0`` below ``0.0``): there, a comparison with a
+zero also tells the zeros apart (``1 / x`` gives the sign of a zero ``x``).
+Parts known from a literal are folded, so
 ``x > 0.5`` becomes ``(x > 0.5) or (is_valid(x) and is_nan(x))``, which batch
 statistics still prune (:mod:`batchcorder._scan.predicates` knows ``is_nan``).
 """
@@ -163,6 +167,30 @@ class _Rewriter:
         return data_type.value_type if pa.types.is_dictionary(data_type) else data_type
 
     def _comparison(self, call: Call) -> Node:
+        rewritten = self._nan_comparison(call)
+        signed = self._signed_zero(call)
+        if signed is None:
+            return rewritten
+        function, column, negative = signed
+        # IEEE 754 takes the zeros as equal; the total order puts -0.0 first.
+        minus, plus = _zero(column, -1.0), _zero(column, 1.0)
+        other = plus if negative else minus
+        valid = _valid(column)
+        if function == "equal":
+            return _node(_all(rewritten, _not(other)))
+        if function == "not_equal":
+            return _node(_any(rewritten, _all(valid, other)))
+        if function == "less" and not negative:
+            return _node(_any(rewritten, _all(valid, minus)))
+        if function == "less_equal" and negative:
+            return _node(_all(rewritten, _not(plus)))
+        if function == "greater" and negative:
+            return _node(_any(rewritten, _all(valid, plus)))
+        if function == "greater_equal" and not negative:
+            return _node(_all(rewritten, _not(minus)))
+        return rewritten
+
+    def _nan_comparison(self, call: Call) -> Node:
         left, right = call.arguments
         left_type, right_type = self.type_of(left), self.type_of(right)
         if left_type is None or right_type is None:
@@ -183,6 +211,34 @@ class _Rewriter:
             "greater_equal": (nan_left,),
         }[function]
         return _node(_any(call, _all(*valid, *extra)))
+
+    def _signed_zero(self, call: Call) -> tuple[str, Node, bool] | None:
+        """(comparison with the column first, column, whether the zero is -0.0) where
+        ``call`` compares a ``dictionary<float64>`` column with a literal zero in
+        DataFusion, which compares such a column by IEEE 754's total order: ``-0.0``
+        below ``0.0``; None otherwise."""
+        if self._dialect != "datafusion":
+            return None
+        left, right = call.arguments
+        function = call.function
+        if isinstance(left, Literal):
+            left, right, function = right, left, _MIRRORED[function]
+        if not (isinstance(left, FieldRef) and isinstance(right, Literal)):
+            return None
+        if self._schema.get_field_index(left.name) < 0:
+            return None
+        column_type = self._schema.field(left.name).type
+        value = right.value
+        value_type = value.type.value_type if pa.types.is_dictionary(value.type) else value.type
+        if not (
+            pa.types.is_dictionary(column_type)
+            and column_type.value_type == pa.float64()
+            and value_type == pa.float64()
+            and value.is_valid
+            and value.as_py() == 0
+        ):
+            return None
+        return function, left, math.copysign(1.0, value.as_py()) < 0
 
     def _nan(self, side: Node, value_type: pa.DataType) -> _Term:
         """Whether ``side`` is NaN: a node, or a value known now."""
@@ -225,6 +281,25 @@ class _Rewriter:
             equal = Call("equal", (column, Literal(pa.scalar(0.0, column_type))), None)
             rewritten = _node(_any(rewritten, _all(_valid(column), equal)))
         return rewritten
+
+
+#: A comparison with its sides swapped.
+_MIRRORED = {
+    "equal": "equal",
+    "not_equal": "not_equal",
+    "less": "greater",
+    "less_equal": "greater_equal",
+    "greater": "less",
+    "greater_equal": "less_equal",
+}
+
+
+def _zero(column: Node, sign: float) -> Node:
+    """Whether ``column`` is the zero of ``sign``: it equals 0, and 1 / it has that sign."""
+    zero = Literal(pa.scalar(0.0))
+    reciprocal = Call("divide", (Literal(pa.scalar(1.0)), column), None)
+    side = Call("less" if sign < 0 else "greater", (reciprocal, zero), None)
+    return Call("and_kleene", (Call("equal", (column, zero), None), side), None)
 
 
 def _is_in_call(column: Node, value_set: pa.Array) -> Call:
