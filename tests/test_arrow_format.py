@@ -37,6 +37,7 @@ FILTERS = [
     pc.or_kleene(ds.field("b"), ds.field("x") > pc.scalar(pa.scalar(1, pa.int8()))),
     ds.field("t") > pa.scalar(0, pa.timestamp("us", tz="UTC")),
     ds.field("d") == pa.scalar(1, pa.decimal128(5, 2)),
+    ds.field("st") == ds.field("st"),
 ]
 
 
@@ -47,6 +48,23 @@ def test_every_filter_the_evaluator_reads_round_trips(filter: pc.Expression) -> 
         node = decode(filter)
     assert node is not None
     assert to_expression(node).equals(filter)
+
+
+@pytest.mark.parametrize("path", [("st", "a"), ("st", "inner", "g")])
+def test_a_field_of_a_struct_is_read_as_struct_field_of_its_column(path: tuple[str, ...]) -> None:
+    # What DuckDB pushes for ``st.a``: a nested field reference.
+    table = pa.table({"st": [{"a": 1, "inner": {"g": 0.5}}, {"a": 7, "inner": {"g": 2.0}}, None]})
+    filter = ds.field(*path) > 1.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        node = decode(filter)
+    assert isinstance(node, Call) and node.function == "greater"
+    column = node.arguments[0]
+    assert isinstance(column, Call) and column.function == "struct_field"
+    assert column.arguments == (FieldRef("st"),)
+    rows = ds.dataset(table).to_table(filter=to_expression(node)).to_pylist()
+    assert rows == ds.dataset(table).to_table(filter=filter).to_pylist()
+    assert len(rows) == 1
 
 
 def test_the_tree_is_read_with_exact_types_and_options() -> None:

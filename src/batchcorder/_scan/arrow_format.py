@@ -7,7 +7,8 @@ rewrites ``is_in`` into a chain of ``or``: the statistics could no longer
 judge a value set as a whole. So the tree is read from what pyarrow writes to
 pickle an expression (``Expression.__reduce__``): an Arrow IPC file of one
 row, whose schema metadata lists the tree in prefix order (``call``,
-``field_ref``, ``literal``, ``options``, ``end``) and whose columns hold every
+``field_ref``, ``nested_field_ref`` and its field names, ``literal``,
+``options``, ``end``) and whose columns hold every
 literal and options value with its exact type. The metadata keeps repeated
 keys in order only through the Arrow C data interface, read with ``ctypes``.
 
@@ -140,6 +141,8 @@ def _node(pairs: list[tuple[bytes, bytes]], position: int, table: pa.Table) -> t
         return position + 1, Literal(table.column(int(value))[0])
     if key == b"field_ref":
         return position + 1, FieldRef(value.decode())
+    if key == b"nested_field_ref":
+        return _nested_field_ref(pairs, position)
     if key != b"call":
         raise _Unreadable(key)
     function = value.decode()
@@ -156,6 +159,27 @@ def _node(pairs: list[tuple[bytes, bytes]], position: int, table: pa.Table) -> t
             continue
         position, argument = _node(pairs, position, table)
         arguments.append(argument)
+
+
+def _nested_field_ref(pairs: list[tuple[bytes, bytes]], position: int) -> tuple[int, Node]:
+    """A reference to a field of a struct (``ds.field("st", "a")``, what DuckDB pushes for
+    ``st.a``) as ``struct_field`` of its top-level column, and the position after it."""
+    count = int(pairs[position][1])
+    refs = pairs[position + 1 : position + 1 + count]
+    if count < 1 or len(refs) != count or any(key != b"field_ref" for key, _ in refs):
+        raise _Unreadable(b"nested_field_ref")
+    names = [value.decode() for _, value in refs]
+    node: Node = FieldRef(names[0])
+    if count > 1:
+        # The options as pyarrow serialises them, read from an expression that has them.
+        template = pc.Expression._call(
+            "struct_field", [pc.field("_")], pc.StructFieldOptions(names[1:])
+        )
+        table = pa.ipc.open_file(_serialised(template)).read_all()
+        _, call = _node(_metadata_pairs(table.schema), 0, table)
+        assert isinstance(call, Call)
+        node = Call("struct_field", (node,), call.options)
+    return position + 1 + count, node
 
 
 def filter_key(filter: pc.Expression) -> bytes | None:
