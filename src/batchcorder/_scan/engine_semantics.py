@@ -47,7 +47,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from batchcorder._scan.arrow_format import decode, to_expression
-from batchcorder._scan.tree import Call, FieldRef, Literal, Node, empty_batch
+from batchcorder._scan.tree import MIRRORED, Call, FieldRef, Literal, Node, empty_batch
 
 __all__ = ["engine_order"]
 
@@ -222,7 +222,7 @@ class _Rewriter:
         left, right = call.arguments
         function = call.function
         if isinstance(left, Literal):
-            left, right, function = right, left, _MIRRORED[function]
+            left, right, function = right, left, MIRRORED[function]
         if not (isinstance(left, FieldRef) and isinstance(right, Literal)):
             return None
         if self._schema.get_field_index(left.name) < 0:
@@ -281,17 +281,6 @@ class _Rewriter:
             equal = Call("equal", (column, Literal(pa.scalar(0.0, column_type))), None)
             rewritten = _node(_any(rewritten, _all(_valid(column), equal)))
         return rewritten
-
-
-#: A comparison with its sides swapped.
-_MIRRORED = {
-    "equal": "equal",
-    "not_equal": "not_equal",
-    "less": "greater",
-    "less_equal": "greater_equal",
-    "greater": "less",
-    "greater_equal": "less_equal",
-}
 
 
 def _zero(column: Node, sign: float) -> Node:

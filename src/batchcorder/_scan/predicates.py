@@ -38,7 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from batchcorder._scan.statistics import BatchStatistics, ColumnStatistics
-from batchcorder._scan.tree import Call, FieldRef, Literal, Node
+from batchcorder._scan.tree import MIRRORED, Call, FieldRef, Literal, Node
 
 __all__ = ["Selection", "cannot_raise", "select_batches"]
 
@@ -213,15 +213,6 @@ class Selection:
     whole: np.ndarray
 
 
-_FLIPPED = {
-    "equal": "equal",
-    "not_equal": "not_equal",
-    "less": "greater",
-    "less_equal": "greater_equal",
-    "greater": "less",
-    "greater_equal": "less_equal",
-}
-
 #: Tests of the bounds, combined with "all" or "any", for some row to be (true, false).
 _BoundTests = tuple[str, tuple[tuple[str, str], ...]]
 _BOUND_TESTS: dict[str, tuple[_BoundTests, _BoundTests]] = {
@@ -314,7 +305,7 @@ class _Evaluator:
 
     def _compare(self, function: str, left: Node, right: Node) -> _Outcomes:
         if isinstance(left, Literal) and isinstance(right, FieldRef):
-            left, right, function = right, left, _FLIPPED[function]
+            left, right, function = right, left, MIRRORED[function]
         stats = self.column(left)
         if stats is None or not isinstance(right, Literal):
             return self.anything()
@@ -467,7 +458,7 @@ def _conjunction(parts: Sequence[_Outcomes], *, kleene: bool) -> _Outcomes:
 
 
 _CALLS: dict[str, Callable[[_Evaluator, Call], _Outcomes]] = {
-    **{name: _Evaluator._comparison for name in _FLIPPED},
+    **{name: _Evaluator._comparison for name in MIRRORED},
     "and": _Evaluator._and,
     "and_kleene": _Evaluator._and,
     "or": _Evaluator._or,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-__all__ = ["Call", "FieldRef", "Literal", "Node", "empty_batch"]
+__all__ = ["MIRRORED", "Call", "FieldRef", "Literal", "Node", "empty_batch"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,16 @@ class Call:
 
 
 Node = FieldRef | Literal | Call
+
+#: Each comparison function with its sides swapped: ``a < b`` is ``b > a``.
+MIRRORED = {
+    "equal": "equal",
+    "not_equal": "not_equal",
+    "less": "greater",
+    "less_equal": "greater_equal",
+    "greater": "less",
+    "greater_equal": "less_equal",
+}
 
 
 def field_names(node: Node) -> set[str]:
