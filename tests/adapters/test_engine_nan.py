@@ -144,17 +144,24 @@ def test_duckdb_dataset_answers_as_duckdb_over_the_table(
         assert _duckdb_rows(data, where) == _duckdb_rows(table, where), where
 
 
-def test_datafusion_dataset_answers_as_datafusion_over_the_table(
-    make_cache: Callable[..., StreamCache], state: str
+def _assert_datafusion_dataset_answers_as_the_table(
+    cache: StreamCache, table: pa.Table, filters: list[str]
 ) -> None:
-    table = nan_table()
-    data = datafusion_adapter.dataset(_ingest(make_cache(table, batch_rows=3), state))
-    for where in SQL_FILTERS:
+    data = datafusion_adapter.dataset(cache)
+    for where in filters:
         got = _datafusion_rows(lambda context: context.register_dataset("t", data), where)
         expected = _datafusion_rows(
             lambda context: context.register_record_batches("t", [table.to_batches()]), where
         )
         assert got == expected, where
+
+
+def test_datafusion_dataset_answers_as_datafusion_over_the_table(
+    make_cache: Callable[..., StreamCache], state: str
+) -> None:
+    table = nan_table()
+    cache = _ingest(make_cache(table, batch_rows=3), state)
+    _assert_datafusion_dataset_answers_as_the_table(cache, table, SQL_FILTERS)
 
 
 def dictionary_zeros_table() -> pa.Table:
@@ -191,13 +198,8 @@ def test_datafusion_dataset_compares_dictionary_floats_as_datafusion(
     make_cache: Callable[..., StreamCache], state: str
 ) -> None:
     table = dictionary_zeros_table()
-    data = datafusion_adapter.dataset(_ingest(make_cache(table, batch_rows=3), state))
-    for where in DICTIONARY_ZERO_FILTERS:
-        got = _datafusion_rows(lambda context: context.register_dataset("t", data), where)
-        expected = _datafusion_rows(
-            lambda context: context.register_record_batches("t", [table.to_batches()]), where
-        )
-        assert got == expected, where
+    cache = _ingest(make_cache(table, batch_rows=3), state)
+    _assert_datafusion_dataset_answers_as_the_table(cache, table, DICTIONARY_ZERO_FILTERS)
 
 
 POLARS_FILTERS = [
