@@ -120,7 +120,7 @@ def run_demo(args: argparse.Namespace) -> int:
             f"in batches of {args.batch_rows:,} rows\ncache: {mode}\n"
             f"upstream batches produced before the first read: {stream.batches_produced}\n"
         )
-        source = Source(upstream, "the synthetic stream", "synthetic", total_rows=args.rows)
+        source = Source(upstream, "the synthetic stream", total_rows=args.rows)
         started = time.perf_counter()
         ingest(cache, source, stderr, quiet=args.quiet, disk_capacity=disk_capacity)
         stats = cache.stats
