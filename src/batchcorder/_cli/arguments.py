@@ -13,6 +13,7 @@ from batchcorder._cli.sizes import parse_size
 from batchcorder._engines import SQL_ENGINES
 
 __all__ = [
+    "BATCH_ROWS",
     "ENGINES",
     "CommandParser",
     "CommandsFormatter",
@@ -23,6 +24,8 @@ __all__ = [
     "count",
 ]
 
+#: Rows per batch where the command chooses (Parquet, the demo): pyarrow's own default.
+BATCH_ROWS = 65_536
 #: The values of ``--engine``, the default first: the engine table's SQL engines.
 ENGINES = SQL_ENGINES
 

@@ -9,10 +9,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from batchcorder._cli.arguments import ENGINES, add_command, count
+from batchcorder._cli.arguments import BATCH_ROWS, ENGINES, add_command, count
 from batchcorder._cli.errors import CLIError, standard_streams
 from batchcorder._cli.sizes import format_size
-from batchcorder._cli.sources import BATCH_ROWS
 
 __all__ = ["QUESTIONS", "add_parser", "run_demo"]
 

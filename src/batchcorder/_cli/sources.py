@@ -12,12 +12,10 @@ from typing import BinaryIO
 
 import pyarrow as pa
 
+from batchcorder._cli.arguments import BATCH_ROWS
 from batchcorder._cli.errors import CLIError, one_line, os_reason
 
-__all__ = ["BATCH_ROWS", "IncompleteStreamError", "Source", "detect_kind", "open_source"]
-
-#: Rows per batch where the command chooses (Parquet, the demo): pyarrow's own default.
-BATCH_ROWS = 65_536
+__all__ = ["IncompleteStreamError", "Source", "detect_kind", "open_source"]
 
 _MAGIC = {b"PAR1": "parquet", b"ARROW1": "arrow-file", b"\xff\xff\xff\xff": "arrow-stream"}
 

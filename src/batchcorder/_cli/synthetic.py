@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from batchcorder._cli.sources import BATCH_ROWS
+from batchcorder._cli.arguments import BATCH_ROWS
 
 __all__ = ["EVENTS_SCHEMA", "EventStream"]
 
