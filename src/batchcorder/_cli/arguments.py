@@ -1,36 +1,33 @@
-"""What the subcommands share in parsing: one-line usage errors, option types, common options.
+"""Parsing shared by the subcommands: one-line usage errors, option types, common options.
 
-Nothing here imports an engine or pyarrow's readers: ``batchcorder --help``
-needs only this.
+Nothing here imports an engine: ``batchcorder --help`` needs only this.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
-from batchcorder._cli.sizes import Size, parse_size
+from batchcorder._cli.sizes import parse_size
 from batchcorder._engines import SQL_ENGINES
 
 __all__ = [
+    "BATCH_ROWS",
     "ENGINES",
-    "FORMATS",
     "CommandParser",
     "CommandsFormatter",
     "Parser",
     "UsageError",
+    "add_command",
     "add_common_options",
-    "add_source_argument",
     "count",
-    "engine_list",
-    "size",
 ]
 
+#: Rows per batch where the command chooses (Parquet, the demo): pyarrow's own default.
+BATCH_ROWS = 65_536
 #: The values of ``--engine``, the default first: the engine table's SQL engines.
 ENGINES = SQL_ENGINES
-#: The values of ``--format``, the default first.
-FORMATS = ("table", "csv", "json", "arrow")
 
 
 class UsageError(Exception):
@@ -78,29 +75,23 @@ class CommandsFormatter(argparse.RawDescriptionHelpFormatter):
 
     def _format_action(self, action: argparse.Action) -> str:
         if isinstance(action, argparse._SubParsersAction):
-            return "".join(
-                super(CommandsFormatter, self)._format_action(command)
-                for command in action._get_subactions()
-            )
+            subactions = action._get_subactions()
+            return "".join(super(CommandsFormatter, self)._format_action(a) for a in subactions)
         return super()._format_action(action)
 
 
-def size(text: str) -> Size:
-    """An option's byte size, e.g. ``--disk-capacity 2GiB``."""
-    try:
-        return parse_size(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def count(minimum: int) -> Callable[[str], int]:
-    """A whole number of at least ``minimum``."""
+def count(minimum: int, maximum: int | None = None, what: str = "number") -> Callable[[str], int]:
+    """A whole number of at least ``minimum`` (and at most ``maximum``)."""
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"invalid number {text!r}") from None
+            raise argparse.ArgumentTypeError(f"invalid {what} {text!r}") from None
+        if maximum is not None and not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(
+                f"a {what} is between {minimum} and {maximum}, got {value}"
+            )
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
         return value
@@ -108,14 +99,25 @@ def count(minimum: int) -> Callable[[str], int]:
     return parse
 
 
-def engine_list(text: str) -> list[str]:
-    """A comma-separated list of engines, e.g. ``duckdb,polars``."""
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    if not names or any(name not in ENGINES for name in names):
-        raise argparse.ArgumentTypeError(
-            f"invalid engines {text!r}: use a comma-separated list of {', '.join(ENGINES)}"
+def add_command(
+    commands: Any, name: str, run: Callable[[Any], int], *, source: bool = True, **texts: str
+) -> argparse.ArgumentParser:
+    """Add subcommand ``name`` (``help``, ``description``, ``epilog`` in ``texts``) running ``run``.
+
+    With ``source``, it takes the ``SOURCE`` argument first.
+    """
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name, formatter_class=argparse.RawDescriptionHelpFormatter, **texts
+    )
+    if source:
+        parser.add_argument(
+            "source",
+            metavar="SOURCE",
+            help="a Parquet, CSV/TSV or Arrow IPC file, or - for an Arrow IPC stream on "
+            "standard input",
         )
-    return names
+    parser.set_defaults(run=run)
+    return parser
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
@@ -127,30 +129,14 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
         help="keep the cache in a file in DIR (disk mode; created if missing, "
         "the file is removed at exit)",
     )
-    group.add_argument(
-        "--disk-capacity",
-        metavar="SIZE",
-        type=size,
-        help="disk mode: the most the cache file may grow to, e.g. 10GiB",
-    )
-    group.add_argument(
-        "--memory-capacity",
-        metavar="SIZE",
-        type=size,
-        help="disk mode: bytes of recent batches kept in RAM",
-    )
+    for option, help in (
+        ("--disk-capacity", "disk mode: the most the cache file may grow to, e.g. 10GiB"),
+        ("--memory-capacity", "disk mode: bytes of recent batches kept in RAM"),
+    ):
+        group.add_argument(option, metavar="SIZE", type=parse_size, help=help)
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="no progress bar and no warnings"
     )
     parser.add_argument(
         "--debug", action="store_true", help="show Python tracebacks instead of one-line errors"
-    )
-
-
-def add_source_argument(parser: argparse.ArgumentParser) -> None:
-    """The ``SOURCE`` positional argument of the commands that read one."""
-    parser.add_argument(
-        "source",
-        metavar="SOURCE",
-        help="a Parquet, CSV/TSV or Arrow IPC file, or - for an Arrow IPC stream on standard input",
     )

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import shutil
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO, TextIO
+from typing import Any, TextIO
 
 import pyarrow as pa
 
@@ -19,42 +19,32 @@ from batchcorder._cli.progress import ingest_progress
 from batchcorder._cli.sizes import format_size, written_size
 from batchcorder._cli.sources import Source, open_source
 
-__all__ = ["cache_session", "cached_source", "format_stats", "ingest", "warn_about_cache_options"]
+__all__ = ["cache_session", "cached_source", "check_cache_options", "format_stats", "ingest"]
 
 
-def warn_about_cache_options(
-    disk: str | None,
-    disk_capacity: int | None,
-    memory_capacity: int | None,
-    stderr: TextIO,
-    *,
-    quiet: bool = False,
-) -> None:
+def check_cache_options(args: argparse.Namespace, stderr: TextIO) -> None:
     """Refuse cache options that do not go together; warn about one that does nothing.
 
     Examples
     --------
     >>> import sys
-    >>> warn_about_cache_options(None, None, 2**20, sys.stdout)
+    >>> options = dict(disk=None, disk_capacity=None, memory_capacity=2**20, quiet=False)
+    >>> check_cache_options(argparse.Namespace(**options), sys.stdout)
     batchcorder: warning: --memory-capacity has no effect without --disk: a memory-only cache keeps every batch
-    >>> warn_about_cache_options("/tmp/cache", None, None, sys.stdout)
-    Traceback (most recent call last):
-    ...
-    batchcorder._cli.errors.CLIError: --disk needs --disk-capacity, the most the cache file may grow to (e.g. --disk-capacity 10GiB)
     """
-    if disk is not None and disk_capacity is None:
+    if args.disk is not None and args.disk_capacity is None:
         raise CLIError(
             "--disk needs --disk-capacity, the most the cache file may grow to "
             "(e.g. --disk-capacity 10GiB)"
         )
-    if disk is None and disk_capacity is not None:
+    if args.disk is None and args.disk_capacity is not None:
         raise CLIError("--disk-capacity needs --disk, the directory for the cache file")
-    if disk is None and memory_capacity is not None:
+    if args.disk is None and args.memory_capacity is not None:
         note(
             stderr,
             "warning: --memory-capacity has no effect without --disk: "
             "a memory-only cache keeps every batch",
-            quiet=quiet,
+            quiet=args.quiet,
         )
 
 
@@ -67,7 +57,7 @@ def cache_session(
 ) -> Iterator[StreamCache]:
     """A ``StreamCache`` over ``reader`` (disk mode with ``disk``), closed on the way out.
 
-    Closing removes the cache file, and the directories of ``--disk`` that did
+    Closing removes the cache file, and the directories of ``disk`` that did
     not exist before; so does a forced exit (a second Ctrl-C).
 
     Examples
@@ -80,8 +70,12 @@ def cache_session(
     >>> directory.exists()
     False
     """
-    warn_about_cache_options(disk, disk_capacity, memory_capacity, sys.stderr, quiet=True)
-    created = None if disk is None else _first_missing(Path(disk))
+    created = None  # the outermost directory of ``disk`` that does not exist yet
+    if disk is not None:
+        path = Path(disk).absolute()
+        while not path.exists() and path != path.parent:
+            created, path = path, path.parent
+    disk_file = None
 
     def remove_files() -> None:
         if disk_file is not None:
@@ -89,19 +83,15 @@ def cache_session(
         if created is not None:  # the command's own directory: nothing in it outlives the run
             shutil.rmtree(created, ignore_errors=True)
 
-    disk_file = None
     try:
         try:
-            if disk is None:
-                cache = StreamCache(reader)
-            else:
-                cache = StreamCache(reader, memory_capacity, disk, disk_capacity)
+            memory = None if disk is None else memory_capacity  # memory mode keeps it all
+            cache = StreamCache(reader, memory, disk, disk_capacity)
         except ValueError as error:
             raise CLIError(one_line(error)) from error
         except OSError as error:
-            raise CLIError(
-                f"cannot create the cache file in {disk!r}: {os_reason(error)}"
-            ) from error
+            message = f"cannot create the cache file in {disk!r}: {os_reason(error)}"
+            raise CLIError(message) from error
         with cache:
             disk_file = cache.disk_file
             with cleanup_on_exit(remove_files):
@@ -111,28 +101,17 @@ def cache_session(
 
 
 @contextmanager
-def cached_source(
-    spec: str,
-    stdin: BinaryIO | None,
-    disk: str | None = None,
-    disk_capacity: int | None = None,
-    memory_capacity: int | None = None,
-) -> Iterator[tuple[Source, StreamCache]]:
-    """Open SOURCE and a :func:`cache_session` over it; close both on the way out."""
-    opened = open_source(spec, stdin)
+def cached_source(args: argparse.Namespace, stderr: TextIO) -> Iterator[tuple[Source, StreamCache]]:
+    """Open ``args.source`` and a :func:`cache_session` over it, by the cache options."""
+    check_cache_options(args, stderr)
+    opened = open_source(args.source, args.stdin)
     try:
-        with cache_session(opened.reader, disk, disk_capacity, memory_capacity) as cache:
+        with cache_session(
+            opened.reader, args.disk, args.disk_capacity, args.memory_capacity
+        ) as cache:
             yield opened, cache
     finally:
         opened.close()
-
-
-def _first_missing(path: Path) -> Path | None:
-    """The outermost directory of ``path`` that does not exist yet, if any."""
-    path, missing = path.absolute(), None
-    while not path.exists() and path != path.parent:
-        missing, path = path, path.parent
-    return missing
 
 
 def ingest(
@@ -145,11 +124,8 @@ def ingest(
 ) -> int:
     """Pull the whole source into ``cache`` (a progress bar on a terminal); the batch count.
 
-    Raises
-    ------
-    CLIError
-        If the source turns out unreadable half-way, or the cache file
-        outgrows ``disk_capacity``, which the message gives as it was written.
+    A source unreadable half-way, or a cache file outgrowing ``disk_capacity``
+    (as it was written), raises :class:`CLIError`.
     """
     with (
         bounded_stop(),

@@ -1,17 +1,9 @@
-"""The SQL engines the command line drives: DuckDB, Polars and DataFusion.
+"""The SQL engines the command drives: DuckDB, Polars and DataFusion, imported when used.
 
-An engine session starts before the source is read (so a missing engine or a
-SQL argument holding two statements fails at once), then gets the cache
-registered as one table with ``batchcorder.register`` and runs statements.
-Each statement's result is a ``pyarrow.RecordBatchReader``, or None for a
-statement that returns no table: DDL such as ``CREATE VIEW``, and the row
-counts of ``INSERT``, ``UPDATE``, ``DELETE`` or ``COPY``. Engines are
-imported only when used.
-
-The statements in one argument are told apart by DuckDB's parser where DuckDB
-is installed and parses them, else by SQLite's tokenizer
-(``sqlite3.complete_statement``, in the standard library), which knows quotes
-and comments but not ``$$`` quoting, backslash escapes or nested comments.
+A session starts before the source is read (so a missing engine or a SQL
+argument holding two statements fails at once), gets the cache registered as
+one table and runs statements; each result is a ``pyarrow.RecordBatchReader``,
+or None for a statement that returns no table (DDL, ``SET``, DML's row counts).
 """
 
 from __future__ import annotations
@@ -24,12 +16,11 @@ from typing import Any, ClassVar, TypeVar
 import pyarrow as pa
 
 from batchcorder import register
-from batchcorder._cli.arguments import ENGINES
 from batchcorder._cli.errors import CLIError, EngineCrash, engine_panic, one_line
 from batchcorder._cli.interrupts import bounded_stop, interrupted, run_interruptibly
 from batchcorder._engines import require_engine
 
-__all__ = ["ENGINES", "Engine", "check_statements", "open_engine", "run_statement"]
+__all__ = ["Engine", "check_statements", "open_engine", "run_statement"]
 
 T = TypeVar("T")
 
@@ -80,19 +71,17 @@ def first_keyword(sql: str) -> str:
 class Engine:
     """One engine session: ``register`` the cache, ``execute`` statements, ``close``.
 
-    ``execute`` returns a statement's result, or None if it returns no table;
     ``errors`` are what the engine raises for a bad statement (a panic never
     is one); ``run`` runs work that executes statements so that Ctrl-C stops it.
     """
 
     name: ClassVar[str]
-    #: The engine's name in messages.
-    label: ClassVar[str]
+    label: ClassVar[str]  # the engine's name in messages
     errors: tuple[type[BaseException], ...] = (Exception,)
-    #: The session :meth:`register` registers the cache in (set by the engines that use it).
-    context: Any
+    context: Any  # the session the cache is registered in
 
     def count_statements(self, sql: str) -> int:
+        """How many statements ``sql`` holds: DuckDB's parse, else SQLite's tokens."""
         try:
             import duckdb
 
@@ -134,11 +123,8 @@ class DuckDBEngine(Engine):
 
         self.duckdb = duckdb
         self.errors = (duckdb.Error, pa.ArrowException)
-        self.connection = duckdb.connect()
+        self.connection = self.context = duckdb.connect()
         self.closed = False
-
-    def register(self, table: str, cache: Any) -> None:
-        register(self.connection, table, cache)
 
     def execute(self, sql: str) -> pa.RecordBatchReader | None:
         relation = self.connection.sql(sql)
@@ -283,14 +269,10 @@ def open_engine(name: str) -> Engine:
     True
     """
     try:
-        engine_class = _ENGINE_CLASSES[name]
-    except KeyError:
-        raise CLIError(f"unknown engine {name!r}: choose one of {', '.join(ENGINES)}") from None
-    try:
         require_engine(name, f"--engine {name}")
     except ImportError as error:
         raise CLIError(str(error)) from error
-    return engine_class()
+    return _ENGINE_CLASSES[name]()
 
 
 def check_statements(engine: Engine, statements: list[str] | tuple[str, ...]) -> None:

@@ -55,9 +55,7 @@ def engine_panic(error: BaseException, engine: str) -> EnginePanicError | None:
 
 
 def one_line(error: BaseException | str, limit: int = MAX_MESSAGE) -> str:
-    """An error message's first paragraph on one line, cut at ``limit`` characters.
-
-    Engines write plans, carets and hints after the first paragraph.
+    """An error message's first paragraph (not the engines' plans and carets) on one line.
 
     Examples
     --------
@@ -90,7 +88,6 @@ def standard_streams(stdout: BinaryIO | None, stderr: TextIO | None) -> tuple[Bi
 def is_terminal(stream: object) -> bool:
     """Whether ``stream`` is an open terminal."""
     try:
-        # Any object: one without isatty raises the AttributeError caught below.
         return bool(stream.isatty())  # type: ignore[attr-defined]
     except (AttributeError, ValueError):  # no file, or closed
         return False

@@ -1,21 +1,13 @@
 """Ctrl-C and SIGTERM: stop cleanly, once, and in bounded time.
 
-The first SIGINT or SIGTERM raises :class:`KeyboardInterrupt` in the main
-thread, so ``with`` blocks unwind, the cache is closed and its files are
-removed. Engine work that does not look at signals itself (DuckDB) runs in a
-worker thread that the main thread stops with the engine's own interrupt
-call.
-
-Python runs signal handlers only between bytecodes of the main thread, and
-an engine busy in native code may not return for minutes (Polars ignores
-SIGTERM). So a watchdog thread hears every signal through
-``signal.set_wakeup_fd`` and ends the process itself, after removing the
-files registered with :func:`cleanup_on_exit`:
-
-- at once on a second signal;
-- :data:`STOP_GRACE` seconds after the first, if it arrived while work
-  inside :func:`bounded_stop` (ingestion, an engine's statement) was running
-  and the process is still there.
+The first signal raises :class:`KeyboardInterrupt` in the main thread, so
+``with`` blocks unwind and the cache's files are removed; DuckDB's work runs
+in a worker thread stopped with its own interrupt call. An engine busy in
+native code may not return for minutes (Polars ignores SIGTERM), so a
+watchdog thread hears every signal through ``signal.set_wakeup_fd`` and ends
+the process itself, after running the :func:`cleanup_on_exit` cleanups: at
+once on a second signal, or :data:`STOP_GRACE` seconds after the first if it
+came during :func:`bounded_stop` work and the process is still there.
 """
 
 from __future__ import annotations
@@ -33,11 +25,9 @@ from types import FrameType
 from typing import NoReturn, TypeVar, cast
 
 __all__ = [
-    "STOP_GRACE",
     "bounded_stop",
     "cleanup_on_exit",
     "exit_interrupted",
-    "exit_status",
     "handle_signals",
     "interrupted",
     "run_interruptibly",
@@ -142,11 +132,7 @@ def bounded_stop() -> Iterator[None]:
 
 @contextmanager
 def cleanup_on_exit(cleanup: Callable[[], object]) -> Iterator[None]:
-    """Run ``cleanup`` if the process is ended while the block runs.
-
-    It runs on the watchdog's thread (or in a signal handler) while the main
-    thread may be anywhere: it must take no lock (remove a file by its path).
-    """
+    """Run ``cleanup`` if the process is ended while the block runs: it must take no lock."""
     _cleanups.append(cleanup)
     try:
         yield
@@ -178,9 +164,8 @@ def run_interruptibly(
 ) -> T:
     """Run ``work`` in a worker thread; on Ctrl-C call ``interrupt`` until it stops, and re-raise.
 
-    The main thread waits in short, interruptible steps; ``interrupt`` (e.g.
-    DuckDB's ``connection.interrupt``) is called for up to ``grace`` seconds.
-    Exceptions of ``work`` are re-raised in the caller.
+    ``interrupt`` (e.g. DuckDB's ``connection.interrupt``) is called for up to
+    ``grace`` seconds. Exceptions of ``work`` are re-raised in the caller.
 
     Examples
     --------

@@ -4,19 +4,21 @@ Exit statuses: 0 success; 2 bad input (one line ``batchcorder: error: ...``
 on standard error); 130 interrupted by Ctrl-C (143 by SIGTERM), after the
 cache's files are removed; 141 the reader of standard output went away; 1
 an unexpected failure (a bug: ``--debug`` shows its traceback), an engine's
-panic included (``batchcorder: error: ... Polars panicked: ...``).
+panic included.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any, BinaryIO, TextIO
+from collections.abc import Sequence
+from typing import BinaryIO, TextIO
 
 from batchcorder import __version__
+from batchcorder._cli import demo, query, serve
 from batchcorder._cli.arguments import (
     CommandParser,
     CommandsFormatter,
@@ -24,33 +26,17 @@ from batchcorder._cli.arguments import (
     UsageError,
     add_common_options,
 )
-from batchcorder._cli.demo import add_demo_parser
 from batchcorder._cli.errors import CLIError, EngineCrash, engine_panic, one_line
 from batchcorder._cli.interrupts import exit_interrupted, handle_signals, interrupted
-from batchcorder._cli.query import add_query_parser
-from batchcorder._cli.serve import add_serve_parser
 
-__all__ = ["COMMANDS", "EXIT_BROKEN_PIPE", "build_parser", "main"]
+__all__ = ["EXIT_BROKEN_PIPE", "build_parser", "main"]
 
-#: The subcommands, in the order ``batchcorder --help`` lists them. Each adds
-#: its parser to the subparsers and sets ``run(args) -> int`` as its default;
-#: :func:`build_parser` adds the cache options and ``--quiet``/``--debug``.
-COMMANDS: tuple[Callable[[Any], argparse.ArgumentParser], ...] = (
-    add_query_parser,
-    add_demo_parser,
-    add_serve_parser,
-)
-
-#: Bad input: a file that cannot be read, a failing statement, a bad option.
 EXIT_BAD_INPUT = 2
-#: The reader of standard output went away (``... | head``): the status a
-#: shell reports for a process killed by SIGPIPE, 128 + 13, as ``cat`` gives.
+#: The reader of standard output went away: 128 + SIGPIPE, as ``cat`` gives.
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
-#: A bug in batchcorder, or an engine's panic.
 EXIT_UNEXPECTED = 1
 
-_DESCRIPTION = "Make a one-shot Arrow stream replayable, and query it many times."
-#: What ``--version`` says: PyPI's batchcorder 0.1.3 is another package, without this command.
+#: PyPI's batchcorder 0.1.3 is another package, without this command.
 _VERSION = f"batchcorder {__version__} (pure-Python build; PyPI's 0.1.3 is a different package)"
 
 
@@ -65,13 +51,17 @@ def build_parser() -> argparse.ArgumentParser:
     >>> build_parser().parse_args(["demo", "--rows", "1000", "--disk-capacity", "1GiB"]).disk_capacity
     1073741824
     """
-    parser = Parser(prog="batchcorder", description=_DESCRIPTION, formatter_class=CommandsFormatter)
+    parser = Parser(
+        prog="batchcorder",
+        description="Make a one-shot Arrow stream replayable, and query it many times.",
+        formatter_class=CommandsFormatter,
+    )
     parser.add_argument("--version", action="version", version=_VERSION)
     commands = parser.add_subparsers(
         title="commands", dest="command", metavar="COMMAND", parser_class=CommandParser
     )
-    for add_command in COMMANDS:
-        add_common_options(add_command(commands))
+    for command in (query, demo, serve):
+        add_common_options(command.add_parser(commands))
     return parser
 
 
@@ -100,40 +90,29 @@ def main(
     2
     """
     errors = sys.stderr if stderr is None else stderr
-    args = _parse_arguments(argv, errors)
-    if isinstance(args, int):
-        return args
-    args.stdin, args.stdout, args.stderr = stdin, stdout, stderr
-    with handle_signals():
-        return _run_command(args, errors, stdout)
-
-
-def _parse_arguments(argv: Sequence[str] | None, errors: TextIO) -> argparse.Namespace | int:
-    """The parsed command line, or the exit status if there is no command to run."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except UsageError as error:
-        _fail(errors, str(error))
-        return EXIT_BAD_INPUT
+        return _fail(errors, str(error), EXIT_BAD_INPUT)
     except SystemExit as done:  # --help, --version
         return done.code if isinstance(done.code, int) else 0
     if args.command is None:
         parser.print_help(errors)
         return EXIT_BAD_INPUT
-    return args
+    args.stdin, args.stdout, args.stderr = stdin, stdout, stderr
+    with handle_signals():
+        return _run_command(args, errors, stdout)
 
 
 def _run_command(args: argparse.Namespace, errors: TextIO, stdout: BinaryIO | None) -> int:
-    """Run the parsed command; its exit status, from its failure if it fails.
-
-    With ``--debug`` a failure propagates, traceback and all.
-    """
+    """Run the parsed command; its exit status, from its failure if it fails (or ``--debug``)."""
     try:
         status: int = args.run(args)
     except BrokenPipeError:
-        if stdout is None:
-            _quiet_stdout()
+        if stdout is None:  # let Python exit without more errors
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
     except (Exception, KeyboardInterrupt) as error:
         if args.debug:
@@ -156,28 +135,15 @@ def _failure_status(error: BaseException, errors: TextIO) -> int:
         errors.write("batchcorder: interrupted\n")
         exit_interrupted()
     if isinstance(error, CLIError):
-        _fail(errors, str(error))
-        return EXIT_BAD_INPUT
+        return _fail(errors, str(error), EXIT_BAD_INPUT)
     if isinstance(error, EngineCrash):
-        _fail(errors, f"{error} (a bug of the engine; --debug shows the traceback)")
-        return EXIT_UNEXPECTED
-    _fail(
-        errors,
-        f"unexpected {type(error).__name__}: {one_line(error)} "
-        "(run again with --debug for the traceback)",
-    )
-    return EXIT_UNEXPECTED
+        message = f"{error} (a bug of the engine; --debug shows the traceback)"
+        return _fail(errors, message, EXIT_UNEXPECTED)
+    message = f"unexpected {type(error).__name__}: {one_line(error)} (run again with --debug for the traceback)"
+    return _fail(errors, message, EXIT_UNEXPECTED)
 
 
-def _fail(stderr: TextIO, message: str) -> None:
+def _fail(stderr: TextIO, message: str, status: int) -> int:
     stderr.write(f"batchcorder: error: {message}\n")
     stderr.flush()
-
-
-def _quiet_stdout() -> None:
-    """After the reader of standard output went away, let Python exit without more errors."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
+    return status

@@ -1,22 +1,9 @@
 """Write statement results as an aligned table, CSV, JSON lines or Arrow IPC.
 
-Every engine hands back Arrow, and its result is rendered here, once, by
-Arrow type, so a value prints the same text whichever engine computed it:
-
-- zoned timestamps in UTC, ending ``Z`` (DuckDB hands back the session's
-  zone, Polars and DataFusion the column's); timestamps and times as ISO 8601
-  (``2024-01-02T03:04:05.5Z``) without trailing zeros in the fraction, so the
-  unit an engine chose does not show;
-- durations and intervals as ISO 8601 durations (``PT5S``, ``-P1DT2H``):
-  DuckDB gives an interval where the others give a duration;
-- binary as ``0x`` and hex digits (base64 in JSON), nested values as JSON;
-- dictionaries, run-end encodings, string and list views, large types and
-  extension types as their plain values;
-- everything else as pyarrow's cast to string (what ``pyarrow.csv`` writes).
-
-JSON lines turn NaN and infinities into null and decimals into numbers when
-exact. Text formats put one empty line between results; ``arrow`` writes
-each result as its own Arrow IPC stream, back to back, as the engine gave it.
+Every result is Arrow, rendered here once, by Arrow type, so a value prints
+the same text whichever engine computed it (docs/how-to/cli.md lists the
+rules): zoned timestamps in UTC, ISO 8601 times and durations without
+trailing zeros, binary as hex, nested values as JSON, encodings decoded.
 """
 
 from __future__ import annotations
@@ -40,6 +27,7 @@ _ESCAPES = str.maketrans({"\n": "\\n", "\r": "\\r", "\t": "\\t"})
 _NANOS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 _DAY_NANOS = 86_400 * 1_000_000_000
 _HOUR_NANOS, _MINUTE_NANOS = 3_600_000_000_000, 60_000_000_000
+_BINARY = (pa.binary(), pa.large_binary(), pa.binary_view())
 Leaf = Callable[[pa.Array], pa.Array]
 
 
@@ -88,16 +76,6 @@ def _list_of_view(array: pa.Array) -> pa.Array:
     values = array.values.take(pa.array(indices, pa.int64()))
     mask = array.is_null() if array.null_count else None
     return pa.LargeListArray.from_arrays(offsets, values, mask=mask)
-
-
-def _is_binary(kind: pa.DataType) -> bool:
-    return kind in (pa.binary(), pa.large_binary(), pa.binary_view()) or (
-        pa.types.is_fixed_size_binary(kind)
-    )
-
-
-def _is_span(kind: pa.DataType) -> bool:
-    return bool(pa.types.is_duration(kind) or pa.types.is_interval(kind))
 
 
 # -- leaves as text ------------------------------------------------------------
@@ -159,21 +137,24 @@ def _clock_texts(array: pa.Array) -> pa.Array:
     return pc.replace_substring_regex(text, r"\.0+(Z?)$", r"\1")
 
 
-def _json_leaf(array: pa.Array) -> pa.Array:
-    """A leaf whose Python values JSON can hold as they should show."""
+def _leaf(array: pa.Array, json: bool = False) -> pa.Array:
+    """A leaf's values as text; with ``json``, as values JSON holds as they should show."""
     kind = array.type
     if pa.types.is_timestamp(kind) or pa.types.is_time(kind):
         return _clock_texts(array)
-    if pa.types.is_date(kind):
-        return pc.cast(array, pa.string())
-    if _is_span(kind):
+    if pa.types.is_duration(kind) or pa.types.is_interval(kind):
         return _span_texts(array)
-    if _is_binary(kind):
-        values = [None if v is None else base64.b64encode(v).decode() for v in array.to_pylist()]
-        return pa.array(values, pa.string())
-    if pa.types.is_floating(kind) and array.null_count < len(array):
+    if kind in _BINARY or pa.types.is_fixed_size_binary(kind):
+        encode = (lambda v: base64.b64encode(v).decode()) if json else (lambda v: "0x" + v.hex())
+        return pa.array([None if v is None else encode(v) for v in array.to_pylist()], pa.string())
+    if json and pa.types.is_floating(kind) and array.null_count < len(array):
         return pc.if_else(pc.is_finite(array), array, pa.scalar(None, kind))
-    return array
+    if json and not pa.types.is_date(kind):
+        return array
+    try:
+        return pc.cast(array, pa.string())
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid):  # a union
+        return pa.array([None if v is None else str(v) for v in array.to_pylist()], pa.string())
 
 
 def _json_default(value: object) -> object:
@@ -184,19 +165,15 @@ def _json_default(value: object) -> object:
 
 
 def _json_values(array: pa.Array | pa.ChunkedArray) -> list[Any]:
-    ready = _map_leaves(array, _json_leaf)
-    values: list[Any]
-    try:
-        values = ready.to_pylist(maps_as_pydicts="strict")
-    except KeyError:  # a map with a key twice: as pairs
-        values = ready.to_pylist()
-    except TypeError:  # pyarrow 18 has no maps_as_pydicts: maps come as pairs
-        values = [_maps_as_dicts(value, ready.type) for value in ready.to_pylist()]
-    return values
+    ready = _map_leaves(array, lambda leaf: _leaf(leaf, json=True))
+    return [_maps_as_dicts(value, ready.type) for value in ready.to_pylist()]
 
 
 def _maps_as_dicts(value: Any, kind: pa.DataType) -> Any:
-    """``value`` of type ``kind`` with each map's pairs as a dict (pairs where a key repeats)."""
+    """``value`` of type ``kind`` with each map's pairs as a dict (pairs where a key repeats).
+
+    pyarrow < 20 has no ``maps_as_pydicts``; this gives the same on every version.
+    """
     if value is None:
         return None
     if pa.types.is_map(kind):
@@ -214,21 +191,6 @@ def _dumps(value: Any) -> str:
     if isinstance(value, decimal.Decimal) and value == value.to_integral_value():
         value = int(value)
     return json.dumps(value, default=_json_default, ensure_ascii=False)
-
-
-def _text_leaf(array: pa.Array) -> pa.Array:
-    kind = array.type
-    if pa.types.is_timestamp(kind) or pa.types.is_time(kind):
-        return _clock_texts(array)
-    if _is_span(kind):
-        return _span_texts(array)
-    if _is_binary(kind):
-        values = array.to_pylist()
-        return pa.array([None if v is None else "0x" + v.hex() for v in values], pa.string())
-    try:
-        return pc.cast(array, pa.string())
-    except (pa.ArrowNotImplementedError, pa.ArrowInvalid):  # a union
-        return pa.array([None if v is None else str(v) for v in array.to_pylist()], pa.string())
 
 
 def text_column(array: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -251,7 +213,7 @@ def text_column(array: pa.Array | pa.ChunkedArray) -> pa.Array:
     if pa.types.is_nested(kind):
         values = _json_values(array)
         return pa.array([None if v is None else _dumps(v) for v in values], pa.string())
-    return _map_leaves(array, _text_leaf)
+    return _map_leaves(array, _leaf)
 
 
 # -- the formats ---------------------------------------------------------------
@@ -269,23 +231,16 @@ def _buffered(out: BinaryIO) -> BinaryIO:
 
 
 class ResultWriter:
-    """Write results, one after the other, to a binary stream.
+    """Write results in format ``fmt``, one after the other, to the binary stream ``out``.
 
-    Parameters
-    ----------
-    fmt : {"table", "csv", "json", "arrow"}
-        The output format.
-    out : binary file
-        Where to write.
-    max_rows : int, default 100
-        ``table`` only: rows shown per result (0: all); the footer counts all.
+    ``max_rows`` (table only) are shown per result (0: all); the footer counts all.
 
     Examples
     --------
     >>> out = io.BytesIO()
     >>> writer = ResultWriter("json", out)
-    >>> writer.write(pa.table({"n": [1, 2]}).to_reader()), writer.write(pa.table({"s": ["a"]}))
-    (2, 1)
+    >>> [writer.write(pa.table(columns).to_reader()) for columns in ({"n": [1, 2]}, {"s": ["a"]})]
+    [2, 1]
     >>> print(out.getvalue().decode(), end="")
     {"n": 1}
     {"n": 2}
@@ -297,13 +252,11 @@ class ResultWriter:
         self.write_result = getattr(self, f"_write_{fmt}")
         self.fmt, self.out, self.max_rows, self.results = fmt, _buffered(out), max_rows, 0
 
-    def write(self, reader: Any) -> int:
-        """Write one result (a RecordBatchReader, or any Arrow stream); return its row count."""
+    def write(self, reader: pa.RecordBatchReader) -> int:
+        """Write one result; return its row count."""
         if self.results and self.fmt != "arrow":
             self.out.write(b"\n")
         self.results += 1
-        if not isinstance(reader, pa.RecordBatchReader):
-            reader = pa.RecordBatchReader.from_stream(reader)
         rows: int = self.write_result(reader)
         self.out.flush()
         return rows

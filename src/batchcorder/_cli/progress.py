@@ -31,11 +31,9 @@ def ingest_progress(
 ) -> Iterator[ProgressCallback | None]:
     """Yield a ``progress`` callback for ``StreamCache.ingest_all`` that draws a tqdm bar.
 
-    The bar counts rows (against ``total_rows`` when known) and shows batches
-    and bytes; it appears once an ingest has run ``delay`` seconds and is
-    erased when done, also when interrupted. None is yielded, and nothing
-    drawn, when not ``enabled`` (``--quiet``), when ``stream`` is not a
-    terminal, or without tqdm.
+    The bar shows rows, batches and bytes after ``delay`` seconds and is erased
+    at the end. None is yielded when not ``enabled``, not on a terminal, or
+    without tqdm.
     """
     if not enabled or not is_terminal(stream):
         yield None

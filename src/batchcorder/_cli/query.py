@@ -4,27 +4,15 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any
 
-from batchcorder._cli.arguments import (
-    ENGINES,
-    FORMATS,
-    add_source_argument,
-    count,
-)
+from batchcorder._cli.arguments import ENGINES, add_command, count
 from batchcorder._cli.errors import CLIError, is_terminal, standard_streams
 from batchcorder._cli.interrupts import interrupted
 
-if TYPE_CHECKING:
-    from batchcorder import StreamCache
-    from batchcorder._cli.engines import Engine
-    from batchcorder._cli.output import ResultWriter
+__all__ = ["add_parser", "run_query"]
 
-__all__ = ["add_query_parser", "run_query"]
-
-#: Rows of each result the table format shows by default: a screenful or two;
-#: ``--max-rows 0`` or another format shows them all.
+#: Rows of each result the table format shows by default (``--max-rows``).
 DEFAULT_MAX_ROWS = 100
 
 _EPILOG = """\
@@ -43,17 +31,17 @@ result is its own Arrow IPC stream, written back to back.
 """
 
 
-def add_query_parser(commands: Any) -> argparse.ArgumentParser:
+def add_parser(commands: Any) -> argparse.ArgumentParser:
     """Add the ``query`` subcommand to ``commands`` (what ``add_subparsers`` returned)."""
-    parser: argparse.ArgumentParser = commands.add_parser(
+    parser = add_command(
+        commands,
         "query",
+        run_query,
         help="cache a Parquet, CSV or Arrow IPC file, or an Arrow IPC stream on standard "
         "input, and run SQL statements over it as table src",
         description="Cache SOURCE and run each SQL statement over it, as table src, in order.",
         epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_source_argument(parser)
     parser.add_argument(
         "sql", metavar="SQL", nargs="+", help="SQL statements over table src, one per argument"
     )
@@ -63,7 +51,7 @@ def add_query_parser(commands: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "-f",
         "--format",
-        choices=FORMATS,
+        choices=("table", "csv", "json", "arrow"),
         default="table",
         help="output: aligned table (default), CSV, JSON lines, or Arrow IPC streams",
     )
@@ -79,27 +67,21 @@ def add_query_parser(commands: Any) -> argparse.ArgumentParser:
         action="store_true",
         help="print timings and the cache's stats to standard error at the end",
     )
-    parser.set_defaults(run=run_query)
     return parser
 
 
 def run_query(args: argparse.Namespace) -> int:
     """Cache SOURCE, register it as table ``src``, run the statements in order; return 0.
 
-    The whole source is ingested first (a progress bar on a terminal), then
-    each statement's result is written to standard output, so the source is
-    read once however many statements there are; a statement that returns no
-    table writes nothing. The cache, and its file, is removed on the way out,
-    also on error or Ctrl-C. Bad input raises :class:`CLIError`.
+    The whole source is ingested first, then each statement's result is
+    written. The cache, and its file, is removed on the way out, also on
+    error or Ctrl-C. Bad input raises :class:`CLIError`.
     """
-    from batchcorder._cli.caching import cached_source, format_stats, warn_about_cache_options
-    from batchcorder._cli.engines import check_statements, open_engine
+    from batchcorder._cli.caching import cached_source, format_stats, ingest
+    from batchcorder._cli.engines import check_statements, open_engine, run_statement
     from batchcorder._cli.output import ResultWriter
 
     stdout, stderr = standard_streams(args.stdout, args.stderr)
-    warn_about_cache_options(
-        args.disk, args.disk_capacity, args.memory_capacity, stderr, quiet=args.quiet
-    )
     if args.format == "arrow" and is_terminal(stdout):
         raise CLIError(
             "--format arrow writes binary data: redirect standard output to a file or a pipe"
@@ -107,14 +89,28 @@ def run_query(args: argparse.Namespace) -> int:
     session = open_engine(args.engine)
     try:
         check_statements(session, args.sql)
-        with cached_source(
-            args.source, args.stdin, args.disk, args.disk_capacity, args.memory_capacity
-        ) as (opened, cache):
+        with cached_source(args, stderr) as (opened, cache):
+            started = time.perf_counter()
+            ingest(cache, opened, stderr, quiet=args.quiet, disk_capacity=args.disk_capacity)
+            stats = cache.stats
+            report = [
+                f"ingest: {_plural(stats.ingested_rows, 'row')} in "
+                f"{_plural(stats.ingested_batches, 'batch')}, "
+                f"{(time.perf_counter() - started) * 1000:.1f} ms"
+            ]
+            session.register("src", cache)
+            writer = ResultWriter(args.format, stdout, max_rows=args.max_rows)
+
+            def run_all() -> None:
+                for number, sql in enumerate(args.sql, start=1):
+                    begun = time.perf_counter()
+                    rows = run_statement(session, number, sql, writer.write)
+                    shown = "no result" if rows is None else _plural(rows, "row")
+                    took = (time.perf_counter() - begun) * 1000
+                    report.append(f"statement {number}: {shown}, {took:.1f} ms")
+
             try:
-                report = [_timed_ingest(cache, opened, stderr, args)]
-                session.register("src", cache)
-                writer = ResultWriter(args.format, stdout, max_rows=args.max_rows)
-                report.extend(_run_statements(session, args.sql, writer))
+                session.run(run_all)
             finally:
                 if not interrupted():  # an engine that is being stopped may not close
                     session.close()
@@ -126,37 +122,6 @@ def run_query(args: argparse.Namespace) -> int:
         if not interrupted():
             session.close()
     return 0
-
-
-def _timed_ingest(cache: StreamCache, source: Any, stderr: TextIO, args: Any) -> str:
-    """Ingest, then the line of the ``--stats`` report that says how long it took."""
-    from batchcorder._cli.caching import ingest
-
-    started = time.perf_counter()
-    ingest(cache, source, stderr, quiet=args.quiet, disk_capacity=args.disk_capacity)
-    seconds, stats = time.perf_counter() - started, cache.stats
-    return (
-        f"ingest: {_plural(stats.ingested_rows, 'row')} in "
-        f"{_plural(stats.ingested_batches, 'batch')}, {seconds * 1000:.1f} ms"
-    )
-
-
-def _run_statements(session: Engine, statements: Sequence[str], writer: ResultWriter) -> list[str]:
-    """Run every statement in order, writing its result; one ``--stats`` line each."""
-    from batchcorder._cli.engines import run_statement
-
-    report: list[str] = []
-
-    def run_all() -> None:
-        for number, sql in enumerate(statements, start=1):
-            begun = time.perf_counter()
-            rows = run_statement(session, number, sql, writer.write)
-            took = (time.perf_counter() - begun) * 1000
-            shown = "no result" if rows is None else _plural(rows, "row")
-            report.append(f"statement {number}: {shown}, {took:.1f} ms")
-
-    session.run(run_all)
-    return report
 
 
 def _plural(count: int, noun: str) -> str:

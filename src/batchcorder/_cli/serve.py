@@ -8,37 +8,25 @@ import ipaddress
 import logging
 import os
 import resource
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-import pyarrow as pa
-
-from batchcorder._cli.arguments import add_source_argument, count
+from batchcorder._cli.arguments import add_command, count
 from batchcorder._cli.errors import CLIError, note, one_line, os_reason, standard_streams
 from batchcorder._cli.sizes import format_size
 from batchcorder.errors import DiskCapacityError
 
 if TYPE_CHECKING:
     from batchcorder import StreamCache
-    from batchcorder._cli.sources import Source
     from batchcorder.flight import CacheServer
 
-__all__ = ["MIN_SECRET_LENGTH", "add_serve_parser", "run_serve", "serve_source"]
+__all__ = ["MIN_SECRET_LENGTH", "add_parser", "run_serve"]
 
 #: The fewest characters a token or password given to the command may have.
 MIN_SECRET_LENGTH = 16
-
-#: Seconds to wait, after Ctrl-C, for the calls in flight to end: long enough
-#: for a client to read the batch it is being sent, short enough that a
-#: client that stopped reading does not keep the command from exiting.
+#: Seconds the calls in flight get to end after Ctrl-C.
 CLOSE_TIMEOUT = 5.0
-
-#: The highest TCP port number.
-_MAX_PORT = 65_535
-
-#: The most batch ranges a finished cache is offered in by default: enough
-#: for a few clients to split the work, few enough that each range is large.
+#: The most batch ranges a finished cache is offered in by default.
 _DEFAULT_ENDPOINTS = 4
 
 _EPILOG = """\
@@ -65,28 +53,18 @@ clients read it. In Python:
 """
 
 
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid port {text!r}") from None
-    if not 0 <= value <= _MAX_PORT:
-        raise argparse.ArgumentTypeError(f"a port is between 0 and {_MAX_PORT}, got {value}")
-    return value
-
-
-def add_serve_parser(commands: Any) -> argparse.ArgumentParser:
+def add_parser(commands: Any) -> argparse.ArgumentParser:
     """Add the ``serve`` subcommand to ``commands`` (what ``add_subparsers`` returned)."""
-    parser: argparse.ArgumentParser = commands.add_parser(
+    parser = add_command(
+        commands,
         "serve",
+        run_serve,
         help="cache a Parquet, CSV or Arrow IPC file, or an Arrow IPC stream on standard "
         "input, and serve it over Arrow Flight until Ctrl-C",
         description="Cache SOURCE, read it once, and serve it over Arrow Flight until\n"
         "Ctrl-C (or SIGTERM). Prints the location clients connect to.",
         epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_source_argument(parser)
     flight = parser.add_argument_group("Arrow Flight")
     flight.add_argument(
         "--host",
@@ -95,7 +73,10 @@ def add_serve_parser(commands: Any) -> argparse.ArgumentParser:
         "0.0.0.0 for every interface)",
     )
     flight.add_argument(
-        "--port", type=_port, default=0, help="the TCP port (default 0: any free port)"
+        "--port",
+        type=count(0, 65_535, "port"),
+        default=0,
+        help="the TCP port (default 0: any free port)",
     )
     flight.add_argument(
         "--name",
@@ -139,30 +120,71 @@ def add_serve_parser(commands: Any) -> argparse.ArgumentParser:
         help="the most batch ranges a client is offered to split the work "
         f"(default {_DEFAULT_ENDPOINTS})",
     )
-    parser.set_defaults(run=run_serve)
     return parser
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    """Run ``batchcorder serve`` with parsed arguments; see :func:`serve_source`."""
-    if args.debug:
-        # The server's log: each refused call and failure, with its details.
+    """Cache SOURCE, serve it over Arrow Flight, pull it once, serve until Ctrl-C; return 0.
+
+    The server's location is written first (one line), so that clients can
+    read while the source is pulled. Bad input (an unreadable source, a port
+    that is taken, ...) raises :class:`CLIError`, as does a source that fails,
+    once every client is told. The cache, and its file, is removed on the way out.
+    """
+    from batchcorder._cli.caching import cached_source, ingest
+
+    if args.debug:  # the server's log: each refused call and failure, with its details
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("batchcorder: %(levelname)s: %(message)s"))
-        flight_log = logging.getLogger("batchcorder.flight")
-        flight_log.addHandler(handler)
-        flight_log.setLevel(logging.DEBUG)
-    else:
-        # gRPC logs its own lines to standard error (a port in use, ...); the
-        # error batchcorder reports says the same in one line.
+        logging.getLogger("batchcorder.flight").addHandler(handler)
+        logging.getLogger("batchcorder.flight").setLevel(logging.DEBUG)
+    else:  # gRPC's own lines (a port in use, ...) say what the one-line error says
         os.environ.setdefault("GRPC_VERBOSITY", "NONE")
-    return serve_source(args)
+    stdout, stderr = standard_streams(args.stdout, args.stderr)
+    tls = (args.tls_cert, args.tls_key, args.tls_client_ca)
+    security = _read_security(args.token_env, args.username, args.password_env, tls)
+    quiet = args.quiet
+    _check_exposure(args.host, security, stderr, allow_insecure=args.allow_insecure, quiet=quiet)
+    address = _ip_address(args.host)
+    host = f"[{args.host}]" if address is not None and address.version == 6 else args.host
+    scheme = "grpc+tls" if security["tls_certificates"] else "grpc"
+    with cached_source(args, stderr) as (opened, cache):
+        server = _start_server(cache, f"{scheme}://{host}:{args.port}", args, security)
+        try:
+            stdout.write(f"{server.location}\n".encode())
+            stdout.flush()
+            _say_where_else(server, stderr, quiet=quiet)
+            try:
+                try:
+                    ingest(cache, opened, stderr, quiet=quiet, disk_capacity=args.disk_capacity)
+                except CLIError as error:
+                    cause = error.__cause__ or error
+                    server.report_failure(cause)
+                    raise (_file_system_error(cause, args.disk) or error) from cause
+                stats = cache.stats
+                note(
+                    stderr,
+                    f"serving {stats.ingested_rows:,} rows in {stats.ingested_batches:,} "
+                    f"batches as {server.name!r} at {server.location}; Ctrl-C to stop",
+                    quiet=quiet,
+                )
+                server.wait()
+            except KeyboardInterrupt:  # once the source is read, a normal stop
+                if not cache.upstream_exhausted:
+                    raise
+                note(stderr, "server stopped", quiet=quiet)
+        finally:
+            abandoned = not _close_server(server, stderr, quiet=quiet)
+    if abandoned:
+        # gRPC still waits for that client in a thread that cannot be stopped;
+        # the cache and its files are gone, so leave without waiting for it.
+        stdout.flush()
+        os._exit(0)
+    return 0
 
 
-def _read_secret(option: str, variable: str | None) -> str | None:
+def _secret(option: str, variable: str) -> str:
     """The token or password held in environment variable ``variable``, checked."""
-    if variable is None:
-        return None
     secret = os.environ.get(variable, "").strip()
     if not secret:
         raise CLIError(
@@ -176,46 +198,11 @@ def _read_secret(option: str, variable: str | None) -> str | None:
     return secret
 
 
-def _read_login(username: str | None, password_env: str | None) -> tuple[str, str] | None:
-    if username is None and password_env is None:
-        return None
-    if username is None or password_env is None:
-        raise CLIError("--username and --password-env go together")
-    password = _read_secret("--password-env", password_env)
-    return username, password or ""
-
-
-def _read_pems(*options: tuple[str, str]) -> list[bytes]:
-    pems = []
-    for option, path in options:
-        try:
-            pems.append(Path(path).read_bytes())
-        except OSError as error:
-            raise CLIError(f"{option}: cannot read {path!r}: {os_reason(error)}") from error
-    return pems
-
-
-def _read_tls(tls_cert: str | None, tls_key: str | None) -> list[tuple[bytes, bytes]] | None:
-    if tls_cert is None and tls_key is None:
-        return None
-    if tls_cert is None or tls_key is None:
-        raise CLIError("--tls-cert and --tls-key go together")
-    cert, key = _read_pems(("--tls-cert", tls_cert), ("--tls-key", tls_key))
-    return [(cert, key)]
-
-
-@dataclass(frozen=True)
-class _Security:
-    """What clients must show, and the TLS material: the command's security options, read."""
-
-    token: str | None
-    login: tuple[str, str] | None
-    certificates: list[tuple[bytes, bytes]] | None
-    client_roots: bytes | None
-
-    @property
-    def credentials(self) -> bool:
-        return self.token is not None or self.login is not None
+def _pem(option: str, path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as error:
+        raise CLIError(f"{option}: cannot read {path!r}: {os_reason(error)}") from error
 
 
 def _read_security(
@@ -223,30 +210,44 @@ def _read_security(
     username: str | None,
     password_env: str | None,
     tls: tuple[str | None, str | None, str | None],
-) -> _Security:
-    tls_cert, tls_key, tls_client_ca = tls
-    certificates = _read_tls(tls_cert, tls_key)
-    roots = None
-    if tls_client_ca is not None:
-        if certificates is None:
-            raise CLIError("--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key")
-        (roots,) = _read_pems(("--tls-client-ca", tls_client_ca))
-    return _Security(
-        _read_secret("--token-env", token_env),
-        _read_login(username, password_env),
-        certificates,
-        roots,
-    )
+) -> dict[str, Any]:
+    """What clients must show, and the TLS material: keywords of ``batchcorder.flight.serve``."""
+    cert, key, client_ca = tls
+    if (username is None) != (password_env is None):
+        raise CLIError("--username and --password-env go together")
+    if (cert is None) != (key is None):
+        raise CLIError("--tls-cert and --tls-key go together")
+    if client_ca is not None and cert is None:
+        raise CLIError("--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key")
+    pair = None
+    if cert is not None and key is not None:
+        pair = [(_pem("--tls-cert", cert), _pem("--tls-key", key))]
+    return {
+        "tls_certificates": pair,
+        "verify_client": client_ca is not None,
+        "root_certificates": None if client_ca is None else _pem("--tls-client-ca", client_ca),
+        "token": None if token_env is None else _secret("--token-env", token_env),
+        "username": username,
+        "password": None if password_env is None else _secret("--password-env", password_env),
+    }
 
 
 def _check_exposure(
-    host: str, security: _Security, stderr: TextIO, *, allow_insecure: bool, quiet: bool
+    host: str, security: dict[str, Any], stderr: TextIO, *, allow_insecure: bool, quiet: bool
 ) -> None:
     """Refuse credentials in clear text on the network; warn about what is open to it."""
-    if _is_loopback(host):
+    address = _ip_address(host)
+    if host == "localhost" or (address is not None and address.is_loopback):
         return
-    if security.credentials and security.certificates is None:
-        what = "the token" if security.token is not None else "the password"
+    if security["token"] is None and security["username"] is None:
+        note(
+            stderr,
+            f"warning: serving on {host} without --token-env or --username: anyone who "
+            "can reach this port can read the data",
+            quiet=quiet,
+        )
+    elif security["tls_certificates"] is None:
+        what = "the token" if security["token"] is not None else "the password"
         if not allow_insecure:
             raise CLIError(
                 f"serving on {host} over plain gRPC would send {what} in clear text: "
@@ -258,102 +259,25 @@ def _check_exposure(
             "on the network path can read it, and the data",
             quiet=quiet,
         )
-    elif not security.credentials:
-        note(
-            stderr,
-            f"warning: serving on {host} without --token-env or --username: anyone who "
-            "can reach this port can read the data",
-            quiet=quiet,
-        )
 
 
-def _listen_location(host: str, port: int, tls: bool) -> str:
+def _ip_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
-        if ipaddress.ip_address(host).version == 6:
-            host = f"[{host}]"
-    except ValueError:
-        pass  # a host name
-    return f"grpc{'+tls' if tls else ''}://{host}:{port}"
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def serve_source(args: argparse.Namespace) -> int:
-    """Cache ``source``, serve it over Arrow Flight, pull it once, serve until Ctrl-C; return 0.
-
-    The server starts first and its location is written to ``stdout`` (one
-    line), so that clients can read while the source is pulled; then the
-    whole source is ingested, and the server runs until SIGINT or SIGTERM,
-    which stop it normally. The cache, and its file, is removed on the way
-    out. The options are those of ``batchcorder serve --help``.
-
-    Raises
-    ------
-    CLIError
-        For bad input (an unreadable source, a port that is taken, ...), and
-        when the source fails: every client is told, then the server stops.
-    KeyboardInterrupt
-        If interrupted before the whole source is read.
-    """
-    from batchcorder._cli.caching import cached_source, warn_about_cache_options
-
-    stdout, stderr = standard_streams(args.stdout, args.stderr)
-    disk, disk_capacity, quiet = args.disk, args.disk_capacity, args.quiet
-    warn_about_cache_options(disk, disk_capacity, args.memory_capacity, stderr, quiet=quiet)
-    tls = (args.tls_cert, args.tls_key, args.tls_client_ca)
-    security = _read_security(args.token_env, args.username, args.password_env, tls)
-    _check_exposure(args.host, security, stderr, allow_insecure=args.allow_insecure, quiet=quiet)
-    location = _listen_location(args.host, args.port, security.certificates is not None)
-    with cached_source(args.source, args.stdin, disk, disk_capacity, args.memory_capacity) as (
-        opened,
-        cache,
-    ):
-        server = _start_server(cache, location, args.name, security, args.endpoints)
-        try:
-            stdout.write(f"{server.location}\n".encode())
-            stdout.flush()
-            _say_where_else(server, stderr, quiet=quiet)
-            if _ingest_unless_stopped(
-                cache, opened, server, (disk, disk_capacity), stderr, quiet=quiet
-            ):
-                _serve_until_stopped(server, cache, stderr, quiet=quiet)
-        finally:
-            abandoned = not _close_server(server, stderr, quiet=quiet)
-    if abandoned:
-        # gRPC still waits for that client in a thread that cannot be stopped;
-        # the cache and its files are gone, so leave without waiting for it.
-        stdout.flush()
-        os._exit(0)
-    return 0
+        return ipaddress.ip_address(host)
+    except ValueError:  # a host name
+        return None
 
 
 def _start_server(
-    cache: StreamCache, location: str, name: str, security: _Security, endpoints: int
+    cache: StreamCache, location: str, args: argparse.Namespace, security: dict[str, Any]
 ) -> CacheServer:
     """:func:`batchcorder.flight.serve`, its failures to listen turned into :class:`CLIError`."""
+    import pyarrow as pa
+
     from batchcorder.flight import serve
 
-    username, password = security.login or (None, None)
     try:
-        return serve(
-            cache,
-            location,
-            name=name,
-            token=security.token,
-            tls_certificates=security.certificates,
-            verify_client=security.client_roots is not None,
-            root_certificates=security.client_roots,
-            endpoints=endpoints,
-            username=username,
-            password=password,
-        )
+        return serve(cache, location, name=args.name, endpoints=args.endpoints, **security)
     except OSError as error:  # the port is in use, the host unknown, ...
         raise CLIError(os_reason(error)) from error
     except (pa.ArrowException, ValueError) as error:
@@ -362,58 +286,8 @@ def _start_server(
 
 def _say_where_else(server: CacheServer, stderr: TextIO, *, quiet: bool) -> None:
     """Name the other locations of a server listening on every interface."""
-    others = server.locations[1:]
-    if others:
-        note(stderr, f"other machines connect to {', '.join(others)}", quiet=quiet)
-
-
-def _ingest_unless_stopped(
-    cache: StreamCache,
-    opened: Source,
-    server: CacheServer,
-    disk: tuple[str | None, int | None],
-    stderr: TextIO,
-    *,
-    quiet: bool,
-) -> bool:
-    """Ingest the whole source; False if stopped once it was read (a normal stop).
-
-    A signal that lands after the last batch was pulled (clients may pull the
-    source themselves), while the progress bar is being closed, stops the
-    server as it would a moment later. Before that, it interrupts. If the
-    source fails, the server tells its clients before the error is raised.
-    """
-    from batchcorder._cli.caching import ingest
-
-    try:
-        ingest(cache, opened, stderr, quiet=quiet, disk_capacity=disk[1])
-    except CLIError as error:
-        cause = error.__cause__ if error.__cause__ is not None else error
-        server.report_failure(cause)
-        raise (_file_system_error(cause, disk[0]) or error) from cause
-    except KeyboardInterrupt:
-        if not cache.upstream_exhausted:
-            raise
-        note(stderr, "server stopped", quiet=quiet)
-        return False
-    return True
-
-
-def _serve_until_stopped(
-    server: CacheServer, cache: StreamCache, stderr: TextIO, *, quiet: bool
-) -> None:
-    """Say what is served, then serve until Ctrl-C or SIGTERM."""
-    stats = cache.stats
-    note(
-        stderr,
-        f"serving {stats.ingested_rows:,} rows in {stats.ingested_batches:,} batches as "
-        f"{server.name!r} at {server.location}; Ctrl-C to stop",
-        quiet=quiet,
-    )
-    try:
-        server.wait()
-    except KeyboardInterrupt:
-        note(stderr, "server stopped", quiet=quiet)
+    if server.locations[1:]:
+        note(stderr, f"other machines connect to {', '.join(server.locations[1:])}", quiet=quiet)
 
 
 def _close_server(server: CacheServer, stderr: TextIO, *, quiet: bool) -> bool:
@@ -440,46 +314,19 @@ def _file_system_error(error: BaseException, disk: str | None) -> CLIError | Non
     return None
 
 
-def _mount_point(path: Path) -> Path:
-    path = path.resolve()
-    while not os.path.ismount(path) and path != path.parent:
-        path = path.parent
-    return path
-
-
-def _file_system_type(mount: Path) -> str | None:
-    """The type of the file system mounted at ``mount`` (the last mount there wins)."""
-    kind = None
-    try:
-        with Path("/proc/mounts").open(encoding="utf-8") as mounts:
-            for line in mounts:
-                fields = line.split()
-                if len(fields) > 2 and fields[1] == str(mount):
-                    kind = fields[2]
-    except OSError:
-        return None
-    return kind
-
-
 def _file_system(disk: str) -> str:
-    mount = _mount_point(Path(disk))
-    kind = _file_system_type(mount)
-    return f"the file system mounted at {str(mount)!r}" + (f" ({kind})" if kind else "")
+    mount = Path(disk).resolve()
+    while not os.path.ismount(mount) and mount != mount.parent:
+        mount = mount.parent
+    return f"the file system mounted at {str(mount)!r}"
 
 
 def no_space_message(disk: str) -> str:
-    """Say which file system holding the cache file ``--disk`` is full, and how full.
-
-    Examples
-    --------
-    >>> no_space_message("/")  # doctest: +ELLIPSIS
-    "the cache file in '/' filled the file system mounted at '/'... free of ...; give --disk a directory on a larger file system or a smaller --disk-capacity"
-    """
-    usage = os.statvfs(disk) if Path(disk).is_dir() else None
+    """Say which file system holding the cache file ``--disk`` is full, and how full."""
     room = ""
-    if usage is not None:
-        free = usage.f_bavail * usage.f_frsize
-        total = usage.f_blocks * usage.f_frsize
+    if Path(disk).is_dir():
+        usage = os.statvfs(disk)
+        free, total = usage.f_bavail * usage.f_frsize, usage.f_blocks * usage.f_frsize
         room = f": {format_size(free)} free of {format_size(total)}"
     return (
         f"the cache file in {disk!r} filled {_file_system(disk)}{room}; give --disk a "
@@ -488,13 +335,7 @@ def no_space_message(disk: str) -> str:
 
 
 def too_large_message(disk: str) -> str:
-    """Say which limit stopped the cache file in ``--disk`` from growing (EFBIG).
-
-    Examples
-    --------
-    >>> "the cache file in '/tmp'" in too_large_message("/tmp")
-    True
-    """
+    """Say which limit stopped the cache file in ``--disk`` from growing (EFBIG)."""
     limit, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
     if limit != resource.RLIM_INFINITY:
         return (

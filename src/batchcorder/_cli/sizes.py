@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 
 __all__ = ["Size", "format_size", "parse_size", "written_size"]
@@ -17,11 +18,7 @@ class Size(int):
 
 
 def parse_size(text: str) -> Size:
-    """Parse ``512MB``, ``2GiB``, ``1.5G`` or ``1048576`` into bytes, rounded down.
-
-    ``KB``, ``MB``, ``GB``, ``TB`` are powers of 1000; ``KiB`` ... ``TiB`` and
-    the one-letter ``K``, ``M``, ``G``, ``T`` (as in ``java -Xmx2G``) powers of
-    1024. Case does not matter.
+    """Parse ``512MB`` (powers of 1000), ``2GiB``, ``1.5G`` (powers of 1024) or ``1048576``.
 
     Examples
     --------
@@ -30,11 +27,11 @@ def parse_size(text: str) -> Size:
     >>> parse_size("12XB")
     Traceback (most recent call last):
     ...
-    ValueError: invalid size '12XB': use a number with an optional unit, such as 512MB or 2GiB
+    argparse.ArgumentTypeError: invalid size '12XB': use a number with an optional unit, such as 512MB or 2GiB
     """
     match = _SIZE.fullmatch(text)
     if match is None:
-        raise ValueError(
+        raise argparse.ArgumentTypeError(
             f"invalid size {text!r}: use a number with an optional unit, such as 512MB or 2GiB"
         )
     number, decimal_prefix, byte, binary_prefix = match.groups()
@@ -42,13 +39,13 @@ def parse_size(text: str) -> Size:
     base = 1000 if decimal_prefix and byte else 1024
     size = Size(float(number) * base ** _POWERS[prefix])
     if size <= 0:
-        raise ValueError(f"invalid size {text!r}: it must be at least one byte")
+        raise argparse.ArgumentTypeError(f"invalid size {text!r}: it must be at least one byte")
     size.written = text.strip()
     return size
 
 
 def format_size(size: int) -> str:
-    """A byte count for people, in powers of 1024: ``'512 B'``, ``'1.5 KiB'``, ``'2.0 GiB'``."""
+    """A byte count in powers of 1024: ``'512 B'``, ``'1.5 KiB'``, ``'2.0 GiB'``."""
     value, unit = float(size), "B"
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if abs(value) < 1024 or unit == "TiB":

@@ -1,9 +1,4 @@
-"""A deterministic synthetic stream of web-shop events, counting its own pulls.
-
-The data is drawn with ``pyarrow.compute.random`` (seeded per batch and per
-column) and shaped with pyarrow's compute functions, so the demo needs
-nothing beyond pyarrow.
-"""
+"""A deterministic synthetic stream of web-shop events, made with pyarrow.compute alone."""
 
 from __future__ import annotations
 
@@ -13,11 +8,10 @@ from collections.abc import Iterator, Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from batchcorder._cli.sources import BATCH_ROWS
+from batchcorder._cli.arguments import BATCH_ROWS
 
 __all__ = ["EVENTS_SCHEMA", "EventStream"]
 
-#: The columns of the synthetic events.
 EVENTS_SCHEMA = pa.schema(
     [
         ("event_id", pa.int64()),
@@ -42,10 +36,8 @@ _SEED_MASK = (1 << 63) - 1
 
 
 class EventStream:
-    """A one-shot stream of event rows, identical for the same arguments.
+    """A one-shot stream of event rows generated as it is read, the same for the same arguments.
 
-    Rows are generated batch by batch as the stream is read, from random
-    numbers seeded by ``seed``, the batch's position and the column;
     :attr:`batches_produced` counts the batches handed out.
 
     Examples
@@ -57,8 +49,6 @@ class EventStream:
     """
 
     def __init__(self, rows: int, batch_rows: int = BATCH_ROWS, seed: int = 42) -> None:
-        if rows < 0 or batch_rows < 1:
-            raise ValueError("rows must be >= 0 and batch_rows >= 1")
         self.rows = rows
         self.batch_rows = batch_rows
         self.seed = seed
