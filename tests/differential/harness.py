@@ -206,11 +206,14 @@ def _race_explains(query: Query, raised: Outcome, references: list[Reference]) -
     """Whether ``query``, which may stop early, raises ``raised``'s kind of error without
     its limits over the tables (on the path, or on its engine's plain datasets)."""
     whole = query.without_limits()
-    return any(
+    raced = any(
         reference.answer(whole).error is not None
         and reference.answer(whole).error_kind == raised.error_kind
         for reference in references
     )
+    if raced and currently_in_test_context():
+        event(f"{references[0].name}: a LIMIT raced an error")
+    return raced
 
 
 def _raised(got: Outcome) -> str:
