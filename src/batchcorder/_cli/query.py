@@ -88,7 +88,7 @@ def run_query(args: argparse.Namespace) -> int:
         )
     session = open_engine(args.engine)
     try:
-        check_statements(session, args.sql)
+        check_statements(args.sql)
         with cached_source(args, stderr) as (opened, cache):
             started = time.perf_counter()
             ingest(cache, opened, stderr, quiet=args.quiet, disk_capacity=args.disk_capacity)
