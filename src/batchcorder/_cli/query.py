@@ -22,12 +22,8 @@ examples:
   batchcorder query big.csv "SELECT * FROM src WHERE x > 0" --format arrow \\
       | batchcorder query - "SELECT avg(x) FROM src"
 
-The source is read once, into the cache, however many statements follow.
-Each SQL argument is one statement; options may come between them.
-Statements that return no table (CREATE VIEW, INSERT, ...) write nothing.
-Sizes take units: 512MB, 2GiB, 1.5G (KB/MB/GB are powers of 1000,
-KiB/MiB/GiB and K/M/G powers of 1024). With --format arrow, each statement's
-result is its own Arrow IPC stream, written back to back.
+Formats, sizes and exit statuses:
+  https://github.com/batchcorder/batchcorder/blob/main/docs/how-to/cli.md
 """
 
 
