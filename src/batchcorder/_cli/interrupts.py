@@ -20,9 +20,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent import futures
+from concurrent.futures import Future
 from contextlib import contextmanager
 from types import FrameType
-from typing import NoReturn, TypeVar, cast
+from typing import NoReturn, TypeVar
 
 __all__ = [
     "bounded_stop",
@@ -153,34 +155,22 @@ def run_interruptibly(
     >>> run_interruptibly(lambda: 6 * 7, interrupt=lambda: None)
     42
     """
-    done = threading.Event()
-    outcome: dict[str, object] = {}
+    outcome: Future[T] = Future()
 
     def target() -> None:
         try:
-            outcome["value"] = work()
+            outcome.set_result(work())
         except BaseException as error:
-            outcome["error"] = error
-        finally:
-            done.set()
+            outcome.set_exception(error)
 
-    # Joining with Thread.join would be wrong here: a join interrupted by
-    # KeyboardInterrupt can mark a running thread as finished (CPython 3.11).
-    worker = threading.Thread(target=target, name="batchcorder-engine", daemon=True)
-    worker.start()
+    threading.Thread(target=target, name="batchcorder-engine", daemon=True).start()
     try:
-        while not done.wait(0.1):
-            pass
+        return outcome.result()  # not Thread.join: one interrupted can mark the thread done
     except KeyboardInterrupt:
         # Again and again: an interrupt that lands between two statements, or
         # before the engine starts one, is forgotten when the next one starts.
         deadline = time.monotonic() + grace
-        while not done.is_set() and time.monotonic() < deadline:
+        while not outcome.done() and time.monotonic() < deadline:
             interrupt()
-            done.wait(0.05)
+            futures.wait([outcome], 0.05)
         raise
-    if "error" in outcome:
-        error = outcome["error"]
-        assert isinstance(error, BaseException)
-        raise error
-    return cast(T, outcome["value"])  # what work() returned

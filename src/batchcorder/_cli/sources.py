@@ -38,8 +38,6 @@ class IncompleteStreamError(ValueError):
             f"the Arrow IPC stream on {label} ended after {batches:,} batches without its "
             "end-of-stream marker: the producer stopped before finishing it"
         )
-        self.label = label
-        self.batches = batches
 
 
 class _EndTrackingFile:
