@@ -60,20 +60,13 @@ timings, answers and the cache's stats. Needs no network and no files. With
 --disk, --disk-capacity defaults to 4GiB and --memory-capacity to 32MiB, so
 most batches are read back from the file.""",
     )
-    for option, default, help in (
-        ("--rows", DEMO_ROWS, "synthetic rows"),
-        ("--batch-rows", BATCH_ROWS, "rows per batch"),
-        ("--rounds", DEMO_ROUNDS, "times each engine asks each question"),
+    for option, kind, default, help in (
+        ("--rows", count(1), DEMO_ROWS, "synthetic rows"),
+        ("--batch-rows", count(1), BATCH_ROWS, "rows per batch"),
+        ("--rounds", count(1), DEMO_ROUNDS, "times each engine asks each question"),
+        ("--seed", int, DEMO_SEED, "seed of the synthetic data"),
     ):
-        parser.add_argument(
-            option, type=count(1), default=default, help=f"{help} (default {default})"
-        )
-    parser.add_argument(
-        "--seed",
-        type=int,
-        default=DEMO_SEED,
-        help=f"seed of the synthetic data (default {DEMO_SEED})",
-    )
+        parser.add_argument(option, type=kind, default=default, help=f"{help} (default {default})")
     parser.add_argument(
         "--engines",
         type=_engine_list,

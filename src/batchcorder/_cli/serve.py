@@ -111,6 +111,7 @@ def run_serve(args: argparse.Namespace) -> int:
     address = _ip_address(args.host)
     host = f"[{args.host}]" if address is not None and address.version == 6 else args.host
     scheme = "grpc+tls" if security["tls_certificates"] else "grpc"
+    abandoned = False
     with cached_source(args, stderr) as (opened, cache):
         server = _start_server(cache, f"{scheme}://{host}:{args.port}", args, security)
         try:
@@ -137,7 +138,11 @@ def run_serve(args: argparse.Namespace) -> int:
                     raise
                 note(stderr, "server stopped", quiet=quiet)
         finally:
-            abandoned = not _close_server(server, stderr, quiet=quiet)
+            try:
+                server.close(CLOSE_TIMEOUT)
+            except TimeoutError as error:  # a call still in flight
+                note(stderr, f"warning: {error}; exiting anyway", quiet=quiet)
+                abandoned = True
     if abandoned:
         # gRPC still waits for that client in a thread that cannot be stopped;
         # the cache and its files are gone, so leave without waiting for it.
@@ -251,16 +256,6 @@ def _say_where_else(server: CacheServer, stderr: TextIO, *, quiet: bool) -> None
     """Name the other locations of a server listening on every interface."""
     if server.locations[1:]:
         note(stderr, f"other machines connect to {', '.join(server.locations[1:])}", quiet=quiet)
-
-
-def _close_server(server: CacheServer, stderr: TextIO, *, quiet: bool) -> bool:
-    """Close ``server``; whether every call in flight ended within :data:`CLOSE_TIMEOUT`."""
-    try:
-        server.close(CLOSE_TIMEOUT)
-    except TimeoutError as error:
-        note(stderr, f"warning: {error}; exiting anyway", quiet=quiet)
-        return False
-    return True
 
 
 # -- a full file system ------------------------------------------------------
