@@ -6,9 +6,10 @@ import argparse
 import time
 from typing import Any
 
-from batchcorder._cli.arguments import ENGINES, add_command, count
+from batchcorder._cli.arguments import add_command, count
 from batchcorder._cli.errors import CLIError, is_terminal, standard_streams
 from batchcorder._cli.interrupts import interrupted
+from batchcorder._engines import SQL_ENGINES
 
 __all__ = ["add_parser", "run_query"]
 
@@ -42,7 +43,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "sql", metavar="SQL", nargs="+", help="SQL statements over table src, one per argument"
     )
     parser.add_argument(
-        "-e", "--engine", choices=ENGINES, default="duckdb", help="SQL engine (default duckdb)"
+        "-e", "--engine", choices=SQL_ENGINES, default="duckdb", help="SQL engine (default duckdb)"
     )
     parser.add_argument(
         "-f",
