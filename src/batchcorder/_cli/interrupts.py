@@ -41,7 +41,7 @@ T = TypeVar("T")
 STOP_GRACE = 2.0
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
-_received: list[int] = []  # the signals the handler raised KeyboardInterrupt for: one
+_received: list[int] = []  # the first signal, once the handler has raised KeyboardInterrupt
 _cleanups: list[Callable[[], object]] = []  # run, newest first, before a forced exit
 _bounded = [0]  # how many bounded_stop() blocks are running
 _exiting = threading.Lock()  # held by the one thread that ends the process
