@@ -10,11 +10,9 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from batchcorder._cli.sizes import parse_size
-from batchcorder._engines import SQL_ENGINES
 
 __all__ = [
     "BATCH_ROWS",
-    "ENGINES",
     "CommandParser",
     "CommandsFormatter",
     "Parser",
@@ -26,8 +24,6 @@ __all__ = [
 
 #: Rows per batch where the command chooses (Parquet, the demo): pyarrow's own default.
 BATCH_ROWS = 65_536
-#: The values of ``--engine``, the default first: the engine table's SQL engines.
-ENGINES = SQL_ENGINES
 
 
 class UsageError(Exception):

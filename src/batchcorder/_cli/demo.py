@@ -9,9 +9,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from batchcorder._cli.arguments import BATCH_ROWS, ENGINES, add_command, count
+from batchcorder._cli.arguments import BATCH_ROWS, add_command, count
 from batchcorder._cli.errors import CLIError, standard_streams
 from batchcorder._cli.sizes import format_size
+from batchcorder._engines import SQL_ENGINES
 
 __all__ = ["QUESTIONS", "add_parser", "run_demo"]
 
@@ -37,9 +38,9 @@ DEMO_MEMORY_CAPACITY = 32 * 1024**2
 
 def _engine_list(text: str) -> list[str]:
     names = [name.strip() for name in text.split(",") if name.strip()]
-    if not names or any(name not in ENGINES for name in names):
+    if not names or any(name not in SQL_ENGINES for name in names):
         raise argparse.ArgumentTypeError(
-            f"invalid engines {text!r}: use a comma-separated list of {', '.join(ENGINES)}"
+            f"invalid engines {text!r}: use a comma-separated list of {', '.join(SQL_ENGINES)}"
         )
     return names
 
@@ -60,24 +61,17 @@ timings, answers and the cache's stats. Needs no network and no files. With
 --disk, --disk-capacity defaults to 4GiB and --memory-capacity to 32MiB, so
 most batches are read back from the file.""",
     )
-    for option, default, help in (
-        ("--rows", DEMO_ROWS, "synthetic rows"),
-        ("--batch-rows", BATCH_ROWS, "rows per batch"),
-        ("--rounds", DEMO_ROUNDS, "times each engine asks each question"),
+    for option, kind, default, help in (
+        ("--rows", count(1), DEMO_ROWS, "synthetic rows"),
+        ("--batch-rows", count(1), BATCH_ROWS, "rows per batch"),
+        ("--rounds", count(1), DEMO_ROUNDS, "times each engine asks each question"),
+        ("--seed", int, DEMO_SEED, "seed of the synthetic data"),
     ):
-        parser.add_argument(
-            option, type=count(1), default=default, help=f"{help} (default {default})"
-        )
-    parser.add_argument(
-        "--seed",
-        type=int,
-        default=DEMO_SEED,
-        help=f"seed of the synthetic data (default {DEMO_SEED})",
-    )
+        parser.add_argument(option, type=kind, default=default, help=f"{help} (default {default})")
     parser.add_argument(
         "--engines",
         type=_engine_list,
-        default=list(ENGINES),
+        default=list(SQL_ENGINES),
         metavar="LIST",
         help="comma-separated engines (default duckdb,polars,datafusion)",
     )

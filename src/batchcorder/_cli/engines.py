@@ -25,9 +25,9 @@ __all__ = ["Engine", "check_statements", "open_engine", "run_statement"]
 T = TypeVar("T")
 
 
-#: Comments, and what may precede a statement's first word.
+#: Comments, and a statement's first word past comments and brackets.
 _COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
-_LEADING = re.compile(r"(?:\s|\(|--[^\n]*|/\*.*?\*/)*", re.DOTALL)
+_FIRST_WORD = re.compile(rf"(?:\s|\(|{_COMMENTS.pattern})*(\w*)", re.DOTALL)
 
 
 def split_statements(sql: str) -> list[str]:
@@ -49,13 +49,6 @@ def split_statements(sql: str) -> list[str]:
     return [piece for piece in pieces if _COMMENTS.sub("", piece).strip(" \t\r\n;")]
 
 
-def _statement_start(sql: str) -> int:
-    """Where the statement of ``sql`` starts, past comments and brackets."""
-    leading = _LEADING.match(sql)
-    assert leading is not None  # the pattern also matches nothing
-    return leading.end()
-
-
 def first_keyword(sql: str) -> str:
     """The first word of a statement, upper-cased, past comments and brackets.
 
@@ -64,30 +57,19 @@ def first_keyword(sql: str) -> str:
     >>> first_keyword("/* a view */ (create view v as select 1")
     'CREATE'
     """
-    word = re.match(r"\w*", sql[_statement_start(sql) :])
-    return word.group().upper() if word else ""
+    return _FIRST_WORD.match(sql).group(1).upper()  # type: ignore[union-attr]
 
 
 class Engine:
     """One engine session: ``register`` the cache, ``execute`` statements, ``close``.
 
-    ``errors`` are what the engine raises for a bad statement (a panic never
-    is one); ``run`` runs work that executes statements so that Ctrl-C stops it.
+    ``errors``: what it raises for a bad statement; ``run``: work Ctrl-C can stop.
     """
 
     name: ClassVar[str]
     label: ClassVar[str]  # the engine's name in messages
     errors: tuple[type[BaseException], ...] = (Exception,)
     context: Any  # the session the cache is registered in
-
-    def count_statements(self, sql: str) -> int:
-        """How many statements ``sql`` holds: DuckDB's parse, else SQLite's tokens."""
-        try:
-            import duckdb
-
-            return len(duckdb.extract_statements(sql))
-        except Exception:  # no DuckDB, or SQL its parser does not take: SQLite's tokens
-            return len(split_statements(sql))
 
     def register(self, table: str, cache: Any) -> None:
         register(self.context, table, cache)
@@ -107,13 +89,7 @@ class Engine:
 
 
 class DuckDBEngine(Engine):
-    """DuckDB: statements run in a worker thread, Ctrl-C calls ``interrupt``.
-
-    Whether a statement returns a table is DuckDB's own parse of it: a query
-    (its only possible result a table), or DML with ``RETURNING``; never the
-    shape of what came back, as ``INSERT ... RETURNING`` may name a column
-    ``Count``.
-    """
+    """DuckDB in a worker thread, stopped by ``interrupt``; its parse tells what returns a table."""
 
     name = "duckdb"
     label = "DuckDB"
@@ -124,7 +100,6 @@ class DuckDBEngine(Engine):
         self.duckdb = duckdb
         self.errors = (duckdb.Error, pa.ArrowException)
         self.connection = self.context = duckdb.connect()
-        self.closed = False
 
     def execute(self, sql: str) -> pa.RecordBatchReader | None:
         relation = self.connection.sql(sql)
@@ -135,11 +110,9 @@ class DuckDBEngine(Engine):
     def _returns_table(self, sql: str) -> bool:
         (statement,) = self.connection.extract_statements(sql)
         if statement.type.name in {"INSERT", "UPDATE", "DELETE", "MERGE_INTO"}:
-            ends = [*[offset for offset, _ in self.duckdb.tokenize(sql)][1:], len(sql)]
-            return any(
-                sql[offset:end].strip().upper() == "RETURNING"
-                for (offset, kind), end in zip(self.duckdb.tokenize(sql), ends, strict=True)
-                if kind == self.duckdb.token_type.keyword
+            return any(  # no other keyword starts with RETURNING
+                kind == self.duckdb.token_type.keyword and sql[offset:][:9].upper() == "RETURNING"
+                for offset, kind in self.duckdb.tokenize(sql)
             )
         return list(statement.expected_result_type) == [self.duckdb.ExpectedResultType.QUERY_RESULT]
 
@@ -148,9 +121,7 @@ class DuckDBEngine(Engine):
             return run_interruptibly(work, self.connection.interrupt)
 
     def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self.connection.close()
+        self.connection.close()  # idempotent
 
 
 #: ``CREATE [OR REPLACE] [TEMP] VIEW [IF NOT EXISTS] name AS query``, which Polars lacks.
@@ -168,11 +139,7 @@ _SYNTAX_TREE = re.compile(r"(not supported:\s*\w+)\s*[({].*", re.DOTALL)
 
 
 class PolarsEngine(Engine):
-    """Polars' SQL context over a LazyFrame; Polars handles Ctrl-C itself.
-
-    ``CREATE VIEW v AS query`` registers the query's LazyFrame as ``v``:
-    Polars' SQL has no views, and a lazy frame is one.
-    """
+    """Polars' SQL context; ``CREATE VIEW v AS query`` registers the query's LazyFrame as ``v``."""
 
     name = "polars"
     label = "Polars"
@@ -184,13 +151,14 @@ class PolarsEngine(Engine):
         self.context = pl.SQLContext()
 
     def execute(self, sql: str) -> pa.RecordBatchReader | None:
-        statement = sql[_statement_start(sql) :]
-        view = _CREATE_VIEW.fullmatch(statement)
+        first = _FIRST_WORD.match(sql)
+        assert first is not None  # the pattern also matches nothing
+        view = _CREATE_VIEW.fullmatch(sql, first.start(1))
         if view is not None:
             self._create_view(view)
             return None
         frame = self.context.execute(sql, eager=True)
-        if first_keyword(statement) in _POLARS_NO_RESULT or not frame.columns:
+        if first.group(1).upper() in _POLARS_NO_RESULT or not frame.columns:
             return None
         return frame.to_arrow().to_reader()
 
@@ -212,12 +180,7 @@ class PolarsEngine(Engine):
 
 
 class DataFusionEngine(Engine):
-    """DataFusion's session context; DataFusion handles Ctrl-C itself.
-
-    DDL runs when planned and has no columns; ``INSERT``, ``UPDATE``,
-    ``DELETE`` and ``COPY`` run when their result (a row count) is read,
-    which is then dropped.
-    """
+    """DataFusion: DDL runs when planned; DML and ``COPY`` when their row count is read."""
 
     name = "datafusion"
     label = "DataFusion"
@@ -233,25 +196,18 @@ class DataFusionEngine(Engine):
     def execute(self, sql: str) -> pa.RecordBatchReader | None:
         frame = self.context.sql(sql)
         reader = pa.RecordBatchReader.from_stream(frame)
-        if reader.schema.names and self._plan_kind(frame) not in self._COUNTING_PLANS:
+        try:
+            plan = type(frame.logical_plan().to_variant()).__name__
+        except Exception:  # a plan the bindings cannot describe: a query
+            plan = ""
+        if reader.schema.names and plan not in self._COUNTING_PLANS:
             return reader
         for _ in reader:  # run it: DML does its work as its result is read
             pass
         return None
 
-    @staticmethod
-    def _plan_kind(frame: Any) -> str:
-        try:
-            return type(frame.logical_plan().to_variant()).__name__
-        except Exception:  # a plan the bindings cannot describe: a query
-            return ""
 
-
-_ENGINE_CLASSES: dict[str, type[Engine]] = {
-    "duckdb": DuckDBEngine,
-    "polars": PolarsEngine,
-    "datafusion": DataFusionEngine,
-}
+_ENGINE_CLASSES = {engine.name: engine for engine in (DuckDBEngine, PolarsEngine, DataFusionEngine)}
 
 
 def open_engine(name: str) -> Engine:
@@ -275,20 +231,25 @@ def open_engine(name: str) -> Engine:
     return _ENGINE_CLASSES[name]()
 
 
-def check_statements(engine: Engine, statements: list[str] | tuple[str, ...]) -> None:
+def check_statements(statements: list[str]) -> None:
     """Refuse, before the source is read, a SQL argument holding several statements or none.
 
-    Several in one argument would show only the last result (or none).
+    They are counted by DuckDB's parser where it takes them, else by SQLite's tokenizer.
 
     Examples
     --------
-    >>> check_statements(open_engine("duckdb"), ["SELECT 1", "SELECT 1; SELECT 2"])
+    >>> check_statements(["SELECT 1", "SELECT 1; SELECT 2"])
     Traceback (most recent call last):
     ...
     batchcorder._cli.errors.CLIError: SQL argument 2 holds 2 statements: give each statement as its own argument, e.g. query SOURCE "SELECT ..." "SELECT ..."
     """
     for number, sql in enumerate(statements, start=1):
-        count = engine.count_statements(sql)
+        try:
+            import duckdb
+
+            count = len(duckdb.extract_statements(sql))
+        except Exception:  # no DuckDB, or SQL its parser does not take
+            count = len(split_statements(sql))
         if count == 0:
             raise CLIError(f"SQL argument {number} holds no statement")
         if count > 1:

@@ -20,9 +20,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent import futures
+from concurrent.futures import Future
 from contextlib import contextmanager
 from types import FrameType
-from typing import NoReturn, TypeVar, cast
+from typing import NoReturn, TypeVar
 
 __all__ = [
     "bounded_stop",
@@ -39,85 +41,72 @@ T = TypeVar("T")
 STOP_GRACE = 2.0
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
-_received: list[int] = []  # the signals seen by the handler, in order
-_heard: list[int] = []  # the signals seen by the watchdog, in order
+_received: list[int] = []  # the first signal, once the handler has raised KeyboardInterrupt
 _cleanups: list[Callable[[], object]] = []  # run, newest first, before a forced exit
 _bounded = [0]  # how many bounded_stop() blocks are running
 _exiting = threading.Lock()  # held by the one thread that ends the process
 
 
-def _force_exit(reason: str) -> NoReturn:
-    """Remove the registered files, say why, and end the process with 128 + signal."""
+def _force_exit(reason: str, signum: int) -> NoReturn:
+    """Remove the registered files, say why, and end the process with 128 + ``signum``."""
     _exiting.acquire()  # never released: the holder ends the process
     for cleanup in reversed(list(_cleanups)):
         with contextlib.suppress(Exception):
             cleanup()
     with contextlib.suppress(OSError):
         os.write(2, f"batchcorder: {reason}\n".encode())
-    os._exit(exit_status())
+    os._exit(128 + signum)
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
-    if _received:
-        _force_exit("interrupted again, exiting at once")
-    _received.append(signum)
-    raise KeyboardInterrupt
+    if not _received:  # a second signal is the watchdog's
+        _received.append(signum)
+        raise KeyboardInterrupt
 
 
-class _Watchdog:
-    """A thread reading the signal numbers Python's C handler writes to a pipe."""
-
-    def __init__(self) -> None:
-        self.read_fd, self.write_fd = os.pipe()
-        os.set_blocking(self.write_fd, False)
-        self.previous_fd = signal.set_wakeup_fd(self.write_fd, warn_on_full_buffer=False)
-        self.thread = threading.Thread(target=self.watch, name="batchcorder-watchdog", daemon=True)
-        self.thread.start()
-
-    def watch(self) -> None:
-        seen, deadline = 0, None
-        try:
-            while True:
-                timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-                if not select.select([self.read_fd], [], [], timeout)[0]:
-                    _force_exit(f"interrupted; the engine did not stop within {STOP_GRACE:g} s")
-                data = os.read(self.read_fd, 64)
-                if not data:  # stop() closed the pipe
-                    return
-                for signum in data:
-                    if signum not in _SIGNALS:
-                        continue
-                    _heard.append(signum)
-                    seen += 1
-                    if seen > 1:
-                        _force_exit("interrupted again, exiting at once")
-                    if _bounded[0]:
-                        deadline = time.monotonic() + STOP_GRACE
-        finally:
-            os.close(self.read_fd)
-
-    def stop(self) -> None:
-        signal.set_wakeup_fd(self.previous_fd)
-        os.close(self.write_fd)
-        self.thread.join()
+def _watch(read_fd: int) -> None:
+    """Read the signal numbers Python's C handler writes to the pipe until it is closed."""
+    first, deadline = 0, None
+    try:
+        while True:
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not select.select([read_fd], [], [], timeout)[0]:
+                _force_exit(f"interrupted; the engine did not stop within {STOP_GRACE:g} s", first)
+            data = os.read(read_fd, 64)
+            if not data:  # handle_signals() closed the pipe
+                return
+            for signum in (signum for signum in data if signum in _SIGNALS):
+                if first:
+                    _force_exit("interrupted again, exiting at once", first)
+                first = signum
+                if _bounded[0]:
+                    deadline = time.monotonic() + STOP_GRACE
+    finally:
+        os.close(read_fd)
 
 
 @contextmanager
 def handle_signals() -> Iterator[None]:
     """Install the SIGINT/SIGTERM handlers and the watchdog for the block (main thread only)."""
     _received.clear()
-    _heard.clear()
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    previous_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
     previous = {signum: signal.signal(signum, _on_signal) for signum in _SIGNALS}
-    watchdog = _Watchdog()
+    watchdog = threading.Thread(target=_watch, args=(read_fd,), name="batchcorder-watchdog")
+    watchdog.daemon = True
+    watchdog.start()
     try:
         yield
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        watchdog.stop()
+        signal.set_wakeup_fd(previous_fd)
+        os.close(write_fd)
+        watchdog.join()
 
 
 @contextmanager
@@ -145,18 +134,12 @@ def interrupted() -> bool:
     return bool(_received)
 
 
-def exit_status() -> int:
-    """The exit status for an interruption: 128 + the signal's number (130 for Ctrl-C)."""
-    first = _received or _heard  # the handler may not have run: the main thread is stuck
-    return 128 + (first[0] if first else signal.SIGINT)
-
-
 def exit_interrupted() -> NoReturn:
     """End the process after an interruption; ``os._exit`` does not wait for an engine's threads."""
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
-    os._exit(exit_status())
+    os._exit(128 + (_received[0] if _received else signal.SIGINT))
 
 
 def run_interruptibly(
@@ -172,34 +155,22 @@ def run_interruptibly(
     >>> run_interruptibly(lambda: 6 * 7, interrupt=lambda: None)
     42
     """
-    done = threading.Event()
-    outcome: dict[str, object] = {}
+    outcome: Future[T] = Future()
 
     def target() -> None:
         try:
-            outcome["value"] = work()
+            outcome.set_result(work())
         except BaseException as error:
-            outcome["error"] = error
-        finally:
-            done.set()
+            outcome.set_exception(error)
 
-    # Joining with Thread.join would be wrong here: a join interrupted by
-    # KeyboardInterrupt can mark a running thread as finished (CPython 3.11).
-    worker = threading.Thread(target=target, name="batchcorder-engine", daemon=True)
-    worker.start()
+    threading.Thread(target=target, name="batchcorder-engine", daemon=True).start()
     try:
-        while not done.wait(0.1):
-            pass
+        return outcome.result()  # not Thread.join: one interrupted can mark the thread done
     except KeyboardInterrupt:
         # Again and again: an interrupt that lands between two statements, or
         # before the engine starts one, is forgotten when the next one starts.
         deadline = time.monotonic() + grace
-        while not done.is_set() and time.monotonic() < deadline:
+        while not outcome.done() and time.monotonic() < deadline:
             interrupt()
-            done.wait(0.05)
+            futures.wait([outcome], 0.05)
         raise
-    if "error" in outcome:
-        error = outcome["error"]
-        assert isinstance(error, BaseException)
-        raise error
-    return cast(T, outcome["value"])  # what work() returned

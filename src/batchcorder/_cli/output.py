@@ -28,6 +28,8 @@ _NANOS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 _DAY_NANOS = 86_400 * 1_000_000_000
 _HOUR_NANOS, _MINUTE_NANOS = 3_600_000_000_000, 60_000_000_000
 _BINARY = (pa.binary(), pa.large_binary(), pa.binary_view())
+_NUMBERS = (pa.types.is_integer, pa.types.is_floating, pa.types.is_decimal)
+_CSV_PLAIN = (*_NUMBERS, pa.types.is_boolean, pa.types.is_date32, pa.types.is_null)
 Leaf = Callable[[pa.Array], pa.Array]
 
 
@@ -81,50 +83,40 @@ def _list_of_view(array: pa.Array) -> pa.Array:
 # -- leaves as text ------------------------------------------------------------
 
 
-def iso_duration(months: int = 0, days: int = 0, nanoseconds: int = 0) -> str:
-    """An interval or a duration as an ISO 8601 duration; one sign in front when all agree.
+def iso_duration(months: int, nanoseconds: int) -> str:
+    """An interval or a duration as an ISO 8601 duration, days of 24 h; one sign when all agree.
 
     Examples
     --------
-    >>> iso_duration(days=1, nanoseconds=11_045_500_000_000), iso_duration(months=14)
-    ('P1DT3H4M5.5S', 'P1Y2M')
-    >>> iso_duration(nanoseconds=-1_500), iso_duration(months=1, days=-1), iso_duration()
-    ('-PT0.0000015S', 'P1M-1D', 'PT0S')
+    >>> iso_duration(0, 97_445_500_000_000), iso_duration(14, 0), iso_duration(0, 0)
+    ('P1DT3H4M5.5S', 'P1Y2M', 'PT0S')
+    >>> iso_duration(0, -1_500), iso_duration(1, -86_400_000_000_000)
+    ('-PT0.0000015S', 'P1M-1D')
     """
-    sign = ""
-    if (months or days or nanoseconds) and max(months, days, nanoseconds) <= 0:
-        sign, months, days, nanoseconds = "-", -months, -days, -nanoseconds
-    years, months = int(months / 12), months - 12 * int(months / 12)
-    date = "".join(f"{n}{unit}" for n, unit in ((years, "Y"), (months, "M"), (days, "D")) if n)
+    sign = "-" if min(months, nanoseconds) < 0 and max(months, nanoseconds) <= 0 else ""
+    if sign:
+        months, nanoseconds = -months, -nanoseconds
     minus = "-" if nanoseconds < 0 else ""
-    hours, rest = divmod(abs(nanoseconds), _HOUR_NANOS)
+    years, months = int(months / 12), months - 12 * int(months / 12)
+    days, rest = divmod(abs(nanoseconds), _DAY_NANOS)
+    hours, rest = divmod(rest, _HOUR_NANOS)
     minutes, rest = divmod(rest, _MINUTE_NANOS)
     whole, fraction = divmod(rest, 1_000_000_000)
     seconds = f"{whole}.{fraction:09d}".rstrip("0").rstrip(".") if rest else ""
-    time = "".join(
-        f"{minus}{n}{unit}" for n, unit in ((hours, "H"), (minutes, "M"), (seconds, "S")) if n
-    )
-    if not date and not time:
-        time = "0S"
-    return f"{sign}P{date}{'T' + time if time else ''}"
+    date = f"{years}Y" * bool(years) + f"{months}M" * bool(months) + f"{minus}{days}D" * bool(days)
+    parts = ((hours, "H"), (minutes, "M"), (seconds, "S"))
+    time = "".join(f"{minus}{n}{unit}" for n, unit in parts if n) or ("" if date else "0S")
+    return f"{sign}P{date}" + (f"T{time}" if time else "")
 
 
 def _span_texts(array: pa.Array) -> pa.Array:
-    """Durations and intervals as ISO 8601; days of 24 h, as engines differ in where they put them."""
+    """Durations and intervals as ISO 8601 (engines differ in how they split days and hours)."""
     if pa.types.is_duration(array.type):
         factor = _NANOS[array.type.unit]
         spans = [None if n is None else (0, n * factor) for n in array.cast(pa.int64()).to_pylist()]
     else:
         spans = [None if v is None else (v[0], v[1] * _DAY_NANOS + v[2]) for v in array.to_pylist()]
-    texts: list[str | None] = []
-    for span in spans:
-        if span is None:
-            texts.append(None)
-            continue
-        sign = -1 if span[1] < 0 else 1
-        days, rest = divmod(abs(span[1]), _DAY_NANOS)
-        texts.append(iso_duration(span[0], sign * days, sign * rest))
-    return pa.array(texts, pa.string())
+    return pa.array([None if s is None else iso_duration(*s) for s in spans], pa.string())
 
 
 def _clock_texts(array: pa.Array) -> pa.Array:
@@ -313,8 +305,7 @@ def _csv_column(array: pa.Array) -> pa.Array:
     kind = array.type
     if pa.types.is_dictionary(kind):
         return _csv_column(array.dictionary_decode())
-    plain = (pa.types.is_integer, pa.types.is_floating, pa.types.is_boolean, pa.types.is_decimal)
-    if any(check(kind) for check in (*plain, pa.types.is_date32, pa.types.is_null)):
+    if any(check(kind) for check in _CSV_PLAIN):
         return array
     return text_column(array)
 
@@ -333,30 +324,24 @@ def format_table(table: pa.Table, total_rows: int | None = None, footer: bool = 
     >>> print(format_table(pa.table({"n": [1]}), total_rows=1000).splitlines()[-1])
     (1,000 rows, first 1 shown; --max-rows 0 shows all)
     """
-    columns, right = [], []
-    for name, column in zip(table.column_names, table.columns, strict=True):
-        cells = ["NULL" if t is None else _clip(t) for t in text_column(column).to_pylist()]
-        columns.append([_clip(name), *cells])
-        kind = column.type
-        right.append(
-            pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
-        )
+    columns = [
+        [_clip(name), *("NULL" if t is None else _clip(t) for t in text_column(column).to_pylist())]
+        for name, column in zip(table.column_names, table.columns, strict=True)
+    ]
+    right = [any(check(column.type) for check in _NUMBERS) for column in table.columns]
     widths = [max(map(len, column)) for column in columns]
-    lines = []
-    for row in range(table.num_rows + 1 if columns else 0):
-        cells = [
+    lines = [
+        "  ".join(
             c[row].rjust(w) if r and row else c[row].ljust(w)
             for c, w, r in zip(columns, widths, right, strict=True)
-        ]
-        lines.append("  ".join(cells).rstrip())
-        if row == 0:
-            lines.append("  ".join("-" * w for w in widths))
+        ).rstrip()
+        for row in range(table.num_rows + 1 if columns else 0)
+    ]
+    lines[1:1] = ["  ".join("-" * w for w in widths)] if lines else []
     if footer:
         total = table.num_rows if total_rows is None else total_rows
-        shown = f", first {table.num_rows:,} shown; --max-rows 0 shows all"
-        lines.append(
-            f"({total:,} row{'' if total == 1 else 's'}{shown if total > table.num_rows else ''})"
-        )
+        more = f", first {table.num_rows:,} shown; --max-rows 0 shows all"
+        lines.append(f"({total:,} row{'s' * (total != 1)}{more * (total > table.num_rows)})")
     return "".join(line + "\n" for line in lines)
 
 

@@ -6,9 +6,10 @@ import argparse
 import time
 from typing import Any
 
-from batchcorder._cli.arguments import ENGINES, add_command, count
+from batchcorder._cli.arguments import add_command, count
 from batchcorder._cli.errors import CLIError, is_terminal, standard_streams
 from batchcorder._cli.interrupts import interrupted
+from batchcorder._engines import SQL_ENGINES
 
 __all__ = ["add_parser", "run_query"]
 
@@ -22,12 +23,8 @@ examples:
   batchcorder query big.csv "SELECT * FROM src WHERE x > 0" --format arrow \\
       | batchcorder query - "SELECT avg(x) FROM src"
 
-The source is read once, into the cache, however many statements follow.
-Each SQL argument is one statement; options may come between them.
-Statements that return no table (CREATE VIEW, INSERT, ...) write nothing.
-Sizes take units: 512MB, 2GiB, 1.5G (KB/MB/GB are powers of 1000,
-KiB/MiB/GiB and K/M/G powers of 1024). With --format arrow, each statement's
-result is its own Arrow IPC stream, written back to back.
+Formats, sizes and exit statuses:
+  https://github.com/batchcorder/batchcorder/blob/main/docs/how-to/cli.md
 """
 
 
@@ -46,7 +43,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "sql", metavar="SQL", nargs="+", help="SQL statements over table src, one per argument"
     )
     parser.add_argument(
-        "-e", "--engine", choices=ENGINES, default="duckdb", help="SQL engine (default duckdb)"
+        "-e", "--engine", choices=SQL_ENGINES, default="duckdb", help="SQL engine (default duckdb)"
     )
     parser.add_argument(
         "-f",
@@ -88,7 +85,7 @@ def run_query(args: argparse.Namespace) -> int:
         )
     session = open_engine(args.engine)
     try:
-        check_statements(session, args.sql)
+        check_statements(args.sql)
         with cached_source(args, stderr) as (opened, cache):
             started = time.perf_counter()
             ingest(cache, opened, stderr, quiet=args.quiet, disk_capacity=args.disk_capacity)

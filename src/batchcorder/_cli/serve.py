@@ -34,23 +34,30 @@ examples:
   batchcorder serve events.parquet
   some-producer | batchcorder serve - --port 8815
   BC_TOKEN=$(openssl rand -hex 24) batchcorder serve big.csv --host 0.0.0.0 \\
-      --token-env BC_TOKEN --tls-cert server.pem --tls-key server.key \\
-      --disk /var/tmp/bc --disk-capacity 50GiB
-  BC_PASSWORD=... batchcorder serve big.csv --username reader \\
-      --password-env BC_PASSWORD
+      --token-env BC_TOKEN --tls-cert server.pem --tls-key server.key
 
-Tokens and passwords have at least 16 characters. Credentials are refused over
-plain gRPC on an address other than loopback unless --allow-insecure is given.
-
-The first line on standard output is the location clients connect to, e.g.
-grpc://127.0.0.1:40123; it is printed before the source is read, so clients
-can read while it is being pulled. The source is read once, however many
-clients read it. In Python:
-
-  import pyarrow.flight
-  client = pyarrow.flight.connect("grpc://127.0.0.1:40123")
-  table = client.do_get(pyarrow.flight.Ticket(b"{}")).read_all()
+Clients, credentials and TLS:
+  https://github.com/batchcorder/batchcorder/blob/main/docs/how-to/flight.md
 """
+#: The Arrow Flight options and their help texts, in the order ``--help`` lists them.
+_FLIGHT_HELP = {
+    "--host": "the address to listen on (default 127.0.0.1: this machine only; "
+    "0.0.0.0 for every interface)",
+    "--port": "the TCP port (default 0: any free port)",
+    "--name": "the flight's name, its descriptor path (default cache)",
+    "--token-env": "require the bearer token held in environment variable VAR on every call "
+    "(header 'authorization: Bearer <token>')",
+    "--username": "basic auth: clients log in with this user name and the password of "
+    "--password-env (the Flight handshake) and get a bearer token back",
+    "--password-env": "basic auth: the environment variable holding the password",
+    "--tls-cert": "TLS: the certificate chain file",
+    "--tls-key": "TLS: the private key file",
+    "--tls-client-ca": "mutual TLS: accept only clients with a certificate signed by these roots",
+    "--allow-insecure": "send credentials over plain gRPC to an address other than loopback "
+    "(anyone on the network path can read them)",
+    "--endpoints": "the most batch ranges a client is offered to split the work "
+    f"(default {_DEFAULT_ENDPOINTS})",
+}
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
@@ -65,61 +72,17 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "Ctrl-C (or SIGTERM). Prints the location clients connect to.",
         epilog=_EPILOG,
     )
+    settings: dict[str, dict[str, Any]] = {
+        "--host": {"default": "127.0.0.1"},
+        "--port": {"type": count(0, 65_535, "port"), "default": 0},
+        "--name": {"default": "cache"},
+        "--allow-insecure": {"action": "store_true"},
+        "--endpoints": {"metavar": "N", "type": count(1), "default": _DEFAULT_ENDPOINTS},
+    }
     flight = parser.add_argument_group("Arrow Flight")
-    flight.add_argument(
-        "--host",
-        default="127.0.0.1",
-        help="the address to listen on (default 127.0.0.1: this machine only; "
-        "0.0.0.0 for every interface)",
-    )
-    flight.add_argument(
-        "--port",
-        type=count(0, 65_535, "port"),
-        default=0,
-        help="the TCP port (default 0: any free port)",
-    )
-    flight.add_argument(
-        "--name",
-        default="cache",
-        help="the flight's name, its descriptor path (default cache)",
-    )
-    flight.add_argument(
-        "--token-env",
-        metavar="VAR",
-        help="require the bearer token held in environment variable VAR on every call "
-        "(header 'authorization: Bearer <token>')",
-    )
-    flight.add_argument(
-        "--username",
-        help="basic auth: clients log in with this user name and the password of "
-        "--password-env (the Flight handshake) and get a bearer token back",
-    )
-    flight.add_argument(
-        "--password-env",
-        metavar="VAR",
-        help="basic auth: the environment variable holding the password",
-    )
-    flight.add_argument("--tls-cert", metavar="PEM", help="TLS: the certificate chain file")
-    flight.add_argument("--tls-key", metavar="PEM", help="TLS: the private key file")
-    flight.add_argument(
-        "--tls-client-ca",
-        metavar="PEM",
-        help="mutual TLS: accept only clients with a certificate signed by these roots",
-    )
-    flight.add_argument(
-        "--allow-insecure",
-        action="store_true",
-        help="send credentials over plain gRPC to an address other than loopback "
-        "(anyone on the network path can read them)",
-    )
-    flight.add_argument(
-        "--endpoints",
-        metavar="N",
-        type=count(1),
-        default=_DEFAULT_ENDPOINTS,
-        help="the most batch ranges a client is offered to split the work "
-        f"(default {_DEFAULT_ENDPOINTS})",
-    )
+    for option, help in _FLIGHT_HELP.items():
+        metavar = "VAR" if option.endswith("-env") else "PEM" if "--tls" in option else None
+        flight.add_argument(option, help=help, **settings.get(option, {"metavar": metavar}))
     return parser
 
 
@@ -148,6 +111,7 @@ def run_serve(args: argparse.Namespace) -> int:
     address = _ip_address(args.host)
     host = f"[{args.host}]" if address is not None and address.version == 6 else args.host
     scheme = "grpc+tls" if security["tls_certificates"] else "grpc"
+    abandoned = False
     with cached_source(args, stderr) as (opened, cache):
         server = _start_server(cache, f"{scheme}://{host}:{args.port}", args, security)
         try:
@@ -174,7 +138,11 @@ def run_serve(args: argparse.Namespace) -> int:
                     raise
                 note(stderr, "server stopped", quiet=quiet)
         finally:
-            abandoned = not _close_server(server, stderr, quiet=quiet)
+            try:
+                server.close(CLOSE_TIMEOUT)
+            except TimeoutError as error:  # a call still in flight
+                note(stderr, f"warning: {error}; exiting anyway", quiet=quiet)
+                abandoned = True
     if abandoned:
         # gRPC still waits for that client in a thread that cannot be stopped;
         # the cache and its files are gone, so leave without waiting for it.
@@ -288,16 +256,6 @@ def _say_where_else(server: CacheServer, stderr: TextIO, *, quiet: bool) -> None
     """Name the other locations of a server listening on every interface."""
     if server.locations[1:]:
         note(stderr, f"other machines connect to {', '.join(server.locations[1:])}", quiet=quiet)
-
-
-def _close_server(server: CacheServer, stderr: TextIO, *, quiet: bool) -> bool:
-    """Close ``server``; whether every call in flight ended within :data:`CLOSE_TIMEOUT`."""
-    try:
-        server.close(CLOSE_TIMEOUT)
-    except TimeoutError as error:
-        note(stderr, f"warning: {error}; exiting anyway", quiet=quiet)
-        return False
-    return True
 
 
 # -- a full file system ------------------------------------------------------

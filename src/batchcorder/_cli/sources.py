@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 
@@ -38,8 +38,6 @@ class IncompleteStreamError(ValueError):
             f"the Arrow IPC stream on {label} ended after {batches:,} batches without its "
             "end-of-stream marker: the producer stopped before finishing it"
         )
-        self.label = label
-        self.batches = batches
 
 
 class _EndTrackingFile:
@@ -55,20 +53,13 @@ class _EndTrackingFile:
         self._raw = raw
         self.ended_short = False
 
-    @property
-    def closed(self) -> bool:
-        return self._raw.closed
-
-    def readable(self) -> bool:
-        return True
+    def __getattr__(self, name: str) -> Any:  # closed, readable, close: the file's own
+        return getattr(self._raw, name)
 
     def read(self, size: int = -1) -> bytes:
         data = self._raw.read(size)  # a buffered read: short only at the end
         self.ended_short = size < 0 or len(data) < size
         return data
-
-    def close(self) -> None:
-        self._raw.close()
 
 
 def _open_complete_stream(raw: BinaryIO, label: str) -> Source:
