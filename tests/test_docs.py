@@ -139,3 +139,12 @@ def test_the_api_source_has_the_installed_layout(hooks: ModuleType, tmp_path: Pa
     assert (tree / "batchcorder" / "__init__.py").is_file()
     assert (tree / "batchcorder" / "adapters" / "duckdb.py").is_file()
     assert not list(tree.rglob("__pycache__"))
+
+
+def test_the_benchmark_report_ends_with_the_analysis_it_is_made_from() -> None:
+    # docs/benchmarks.md is generated (benchmarks/run.py --write-docs): the measured
+    # tables, then benchmarks/analysis.md. Prose belongs in analysis.md, where the
+    # next run keeps it.
+    report = (DOCS / "benchmarks.md").read_text(encoding="utf-8")
+    analysis = (ROOT / "benchmarks" / "analysis.md").read_text(encoding="utf-8")
+    assert report.endswith(analysis)
