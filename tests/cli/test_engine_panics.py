@@ -140,3 +140,16 @@ def test_a_panic_outside_a_statement_exits_1() -> None:
         "batchcorder: error: an engine panicked: capacity overflow "
         "(a bug of the engine; --debug shows the traceback)\n"
     )
+
+
+def test_a_panic_while_registering_exits_1_naming_polars(command: Any, tmp_path: Path) -> None:
+    # Polars 2.1 panics on a time zone written as an offset when it reads the schema.
+    zoned = pa.table({"ts": pa.array([0], pa.timestamp("us", "+05:30"))})
+    path = tmp_path / "zoned.arrow"
+    with pa.ipc.new_file(path, zoned.schema) as writer:
+        writer.write_table(zoned)
+    result = command("query", "-e", "polars", path, "SELECT * FROM src")
+    assert result.returncode == 1, result.stderr
+    line = result.stderr.splitlines()[-1]
+    assert line.startswith("batchcorder: error: Polars panicked: ")
+    assert "unexpected" not in line

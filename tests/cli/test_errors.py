@@ -154,3 +154,7 @@ def test_an_engine_that_is_not_installed_names_its_extra(command, files, monkeyp
     assert result.stdout == b""
     (line,) = result.stderr.splitlines()
     assert f"pip install 'batchcorder[{engine}]'" in line
+
+
+def test_demo_refuses_an_engine_named_twice(command):
+    assert_one_line_error(command("demo", "--rows", "10", "--engines", "duckdb,duckdb"), "once")

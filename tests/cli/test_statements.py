@@ -247,3 +247,20 @@ def test_split_statements_agrees_with_duckdb(pieces, copies):
         return  # not SQL: nothing to agree on
     assert len(split_statements(sql)) == expected
     assert all(first_keyword(part) == "SELECT" for part in split_statements(sql))
+
+
+def test_duckdb_returning_after_non_ascii_text_is_a_result(command, stream_bytes):
+    # DuckDB's tokenizer gives offsets in UTF-8 bytes, not characters.
+    result = command(
+        "query", "-",
+        "CREATE TABLE t (a VARCHAR)",
+        "INSERT INTO t VALUES ('é') RETURNING a",
+        "INSERT INTO t VALUES ('ééé') RETURNING a || 'x' AS b",
+        "-f", "json",
+        stdin=stream_bytes,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line) for line in result.stdout.splitlines() if line] == [
+        {"a": "é"},
+        {"b": "éééx"},
+    ]

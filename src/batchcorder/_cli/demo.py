@@ -42,6 +42,8 @@ def _engine_list(text: str) -> list[str]:
         raise argparse.ArgumentTypeError(
             f"invalid engines {text!r}: use a comma-separated list of {', '.join(SQL_ENGINES)}"
         )
+    if len(set(names)) < len(names):
+        raise argparse.ArgumentTypeError(f"invalid engines {text!r}: name each engine once")
     return names
 
 

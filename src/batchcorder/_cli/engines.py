@@ -110,8 +110,10 @@ class DuckDBEngine(Engine):
     def _returns_table(self, sql: str) -> bool:
         (statement,) = self.connection.extract_statements(sql)
         if statement.type.name in {"INSERT", "UPDATE", "DELETE", "MERGE_INTO"}:
+            encoded = sql.encode()  # tokenize gives offsets in UTF-8 bytes
             return any(  # no other keyword starts with RETURNING
-                kind == self.duckdb.token_type.keyword and sql[offset:][:9].upper() == "RETURNING"
+                kind == self.duckdb.token_type.keyword
+                and encoded[offset : offset + 9].upper() == b"RETURNING"
                 for offset, kind in self.duckdb.tokenize(sql)
             )
         return list(statement.expected_result_type) == [self.duckdb.ExpectedResultType.QUERY_RESULT]
@@ -225,7 +227,7 @@ def open_engine(name: str) -> Engine:
     True
     """
     try:
-        require_engine(name, f"--engine {name}")
+        require_engine(name, "batchcorder")
     except ImportError as error:
         raise CLIError(str(error)) from error
     return _ENGINE_CLASSES[name]()

@@ -120,10 +120,9 @@ def _run_command(args: argparse.Namespace, errors: TextIO, stdout: BinaryIO | No
         return _failure_status(error, errors)
     except BaseException as error:
         # An engine's panic outside a statement (a PanicException is no Exception).
-        panic = engine_panic(error, "an engine")
-        if panic is None or args.debug:
+        if engine_panic(error, "an engine") is None or args.debug:
             raise
-        return _failure_status(EngineCrash(one_line(panic)), errors)
+        return _failure_status(error, errors)
     return status
 
 
@@ -136,8 +135,10 @@ def _failure_status(error: BaseException, errors: TextIO) -> int:
         exit_interrupted()
     if isinstance(error, CLIError):
         return _fail(errors, str(error), EXIT_BAD_INPUT)
-    if isinstance(error, EngineCrash):
-        message = f"{error} (a bug of the engine; --debug shows the traceback)"
+    panic = None if isinstance(error, EngineCrash) else engine_panic(error, "an engine")
+    if isinstance(error, EngineCrash) or panic is not None:
+        crash = error if panic is None else one_line(panic)
+        message = f"{crash} (a bug of the engine; --debug shows the traceback)"
         return _fail(errors, message, EXIT_UNEXPECTED)
     message = f"unexpected {type(error).__name__}: {one_line(error)} (run again with --debug for the traceback)"
     return _fail(errors, message, EXIT_UNEXPECTED)

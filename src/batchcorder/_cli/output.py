@@ -151,6 +151,8 @@ def _leaf(array: pa.Array, json: bool = False) -> pa.Array:
 
 def _json_default(value: object) -> object:
     if isinstance(value, decimal.Decimal):  # a number when exact, else its digits
+        if value == value.to_integral_value():
+            return int(value)
         as_float = float(value)
         return as_float if decimal.Decimal(repr(as_float)) == value else str(value)
     return str(value)  # a union's member of another type: its text
@@ -171,7 +173,9 @@ def _maps_as_dicts(value: Any, kind: pa.DataType) -> Any:
     if pa.types.is_map(kind):
         pairs = [(key, _maps_as_dicts(item, kind.item_type)) for key, item in value]
         keys = [key for key, _ in pairs]
-        return dict(pairs) if len(set(map(repr, keys))) == len(keys) else pairs
+        # A JSON object needs keys JSON can name, each once (0.0 and -0.0 are one key).
+        nameable = all(isinstance(key, (str, int, float)) for key in keys)
+        return dict(pairs) if nameable and len(set(keys)) == len(keys) else pairs
     if pa.types.is_struct(kind):
         return {field.name: _maps_as_dicts(value[field.name], field.type) for field in kind}
     if isinstance(value, list) and hasattr(kind, "value_type"):
@@ -180,8 +184,6 @@ def _maps_as_dicts(value: Any, kind: pa.DataType) -> Any:
 
 
 def _dumps(value: Any) -> str:
-    if isinstance(value, decimal.Decimal) and value == value.to_integral_value():
-        value = int(value)
     return json.dumps(value, default=_json_default, ensure_ascii=False)
 
 
