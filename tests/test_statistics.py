@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import math
+import operator
 import os
 from typing import Any
 
@@ -419,3 +420,28 @@ def test_a_filter_a_direct_call_cannot_evaluate_gives_what_pyarrow_gives() -> No
     streaming = DuckDBDataset(batches, batches[0].schema, BatchStatistics())
     assert _table(streaming.scanner(filter=expression)).equals(expected)
     assert expected["i"].to_pylist() == [None]
+
+
+@pytest.mark.parametrize("function", ["==", "!=", "<", "<=", ">", ">="])
+@pytest.mark.parametrize("nan_on_the_left", [False, True])
+def test_a_comparison_with_nan_is_false_for_every_value_but_not_equal(
+    function: str, nan_on_the_left: bool
+) -> None:
+    # IEEE 754: NaN compares false with everything, itself included, but for "!=".
+    # So ``NOT (f > NaN)`` keeps every value: no bound test may skip its batch.
+    compare = {
+        "==": operator.eq,
+        "!=": operator.ne,
+        "<": operator.lt,
+        "<=": operator.le,
+        ">": operator.gt,
+        ">=": operator.ge,
+    }[function]
+    nan = pc.scalar(math.nan)
+    comparison = compare(nan, ds.field("f")) if nan_on_the_left else compare(ds.field("f"), nan)
+    batches = [
+        pa.record_batch({"f": pa.array(values, pa.float64())})
+        for values in ([1.0, 2.0], [None, math.inf], [math.nan], [math.nan, 1.0], [None], [])
+    ]
+    for expression in (comparison, ~comparison):
+        _check_decisions(batches, expression)

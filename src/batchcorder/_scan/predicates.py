@@ -29,6 +29,7 @@ function, anything unknown) keeps every batch, to be filtered.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -318,6 +319,11 @@ class _Evaluator:
         kind = _kind(stats.value_type)
         if kind is None or kind != _kind(literal.type):
             return self.anything()
+        if pa.types.is_floating(literal.type) and math.isnan(literal.as_py()):
+            # Every value compares false with NaN (IEEE 754), but for "not equal".
+            if function == "not_equal":
+                return _Outcomes(values, self.nothing, nulls)
+            return _Outcomes(self.nothing, values, nulls)
 
         def holds(tests: _BoundTests) -> np.ndarray:
             combine, checks = tests
