@@ -3,7 +3,11 @@
 A long query is known to be running once the statement before it has printed
 its result (the command writes each result as soon as it is complete): the
 tests wait for that line, not for a clock. Whether the engine stopped or the
-watchdog ended the process shows in the message on standard error.
+watchdog ended the process shows in the message on standard error. One test
+calls the watchdog's forced exit in a process of its own, to set up the race
+it must survive.
+
+Internal parts under test: ``batchcorder._cli.interrupts``.
 """
 
 from __future__ import annotations
@@ -189,3 +193,35 @@ def test_ctrl_c_erases_the_progress_bar(presses: int):
     process.stdin.close()
     shown = [line for line in screen(drawn) if line]
     assert shown and all(line.startswith("batchcorder: interrupted") for line in shown), shown
+
+
+#: The main thread half-way through erasing a bar ("\r" and spaces) when the
+#: watchdog ends the process after a second Ctrl-C.
+_ERASING_WHEN_FORCED = """
+import os
+from batchcorder._cli.interrupts import _force_exit
+os.write(2, b"\\r" + b" " * 64)
+_force_exit("interrupted again, exiting at once", 2)
+"""
+
+
+def test_a_forced_exit_says_why_on_a_line_of_its_own():
+    master, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-c", _ERASING_WHEN_FORCED], stderr=terminal, stdout=subprocess.DEVNULL
+    )
+    os.close(terminal)
+    assert process.wait(timeout=60) == 130
+    drawn = b""
+    while select.select([master], [], [], 0.5)[0]:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the terminal's other end is closed
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(master)
+    assert [line for line in screen(drawn) if line] == [
+        "batchcorder: interrupted again, exiting at once"
+    ]

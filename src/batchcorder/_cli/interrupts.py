@@ -54,7 +54,10 @@ def _force_exit(reason: str, signum: int) -> NoReturn:
         with contextlib.suppress(Exception):
             cleanup()
     with contextlib.suppress(OSError):
-        os.write(2, f"batchcorder: {reason}\n".encode())
+        # On a terminal, from the start of a cleared line: the main thread may be
+        # erasing a progress bar at this moment.
+        start = "\r\x1b[K" if os.isatty(2) else ""
+        os.write(2, f"{start}batchcorder: {reason}\n".encode())
     os._exit(128 + signum)
 
 
