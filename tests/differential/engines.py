@@ -26,7 +26,7 @@ from batchcorder._engines import SQL_ENGINES
 from batchcorder.adapters import datafusion as bc_datafusion
 from batchcorder.adapters import duckdb as bc_duckdb
 from batchcorder.adapters import polars as bc_polars
-from tests.differential.queries import Query
+from tests.differential.queries import Query, UnionAll
 
 #: Runs one query on the sources opened by a path; returns its result.
 Runner = Callable[[Query], pa.Table]
@@ -50,6 +50,11 @@ class EnginePath:
     keeps_order : bool
         Whether the engine keeps scan order through filters, projections and
         ``LIMIT``, so that a ``LIMIT`` without ``ORDER BY`` has one right answer.
+    unordered : tuple of type
+        Relations (:mod:`tests.differential.queries`) through which the engine on
+        this path does not keep scan order, though it does elsewhere: Polars SQL's
+        ``UNION ALL`` (Polars 2.1 puts the second input first now and then, over
+        a plain frame as over a cache; ``pl.concat`` keeps the order).
     limits : callable or None
         The same engine's own limits over the tables: over a plain pyarrow
         dataset for a dataset path; for the Polars scans, Polars collecting
@@ -64,6 +69,11 @@ class EnginePath:
     over_table: Callable[[Sources], Runner]
     keeps_order: bool = False
     limits: Callable[[Sources], Runner] | None = None
+    unordered: tuple[type, ...] = ()
+
+    def keeps_order_of(self, query: Query) -> bool:
+        """Whether the engine keeps scan order through ``query``'s relation."""
+        return self.keeps_order and not isinstance(query.relation, self.unordered)
 
     def __repr__(self) -> str:
         return self.name
@@ -352,6 +362,7 @@ PATHS: list[EnginePath] = [
         polars_sql_table,
         keeps_order=True,
         limits=polars_sql_unoptimized,
+        unordered=(UnionAll,),
     ),
     EnginePath(
         "polars batchcorder.scan (LazyFrame)",

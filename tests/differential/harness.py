@@ -282,13 +282,13 @@ def check(
     assert expected.table is not None and got.table is not None
     bounds = tolerances(query, reference.tables)
     output = query.output
-    if not query.is_deterministic(path.keeps_order):
+    if not query.is_deterministic(path.keeps_order_of(query)):
         return _unordered_difference(query, reference, got.table, bounds)
     return difference(
         expected.table,
         got.table,
         order_columns=[key.index for key in output.order_by],
-        positional=query.keeps_row_order(path.keeps_order)
+        positional=query.keeps_row_order(path.keeps_order_of(query))
         or (isinstance(output, GroupBy) and not output.keys),
         strict_zero=strict_zero_sign(query),
         tolerances=bounds,

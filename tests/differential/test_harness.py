@@ -95,3 +95,11 @@ def test_where_the_engine_reads_everything_a_hidden_error_is_caught(
     got = Outcome(TABLE.slice(0, 25))
     problem = check(_path(_raise), query, _reference(_raise), got, _outcome(_raise))
     assert problem is not None and "the table raised" in problem
+
+
+def test_polars_sql_keeps_no_order_through_union_all() -> None:
+    from tests.differential.engines import PATHS
+
+    (sql,) = [path for path in PATHS if path.name == "polars batchcorder.register (SQLContext)"]
+    assert not RACY.is_deterministic(sql.keeps_order_of(RACY))
+    assert sql.keeps_order_of(Query(Head(5), None, Select(None)))
