@@ -139,6 +139,21 @@ def test_a_second_signal_exits_at_once(files, tmp_path: Path, engine: str, signu
     assert not cache_dir.exists()
 
 
+def drain(master: int) -> bytes:
+    """What is left to read on a pseudo-terminal whose process ended; closes it."""
+    drawn = b""
+    while select.select([master], [], [], 0.5)[0]:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the terminal's other end is closed
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(master)
+    return drawn
+
+
 def screen(raw: bytes) -> list[str]:
     """The lines a terminal shows for ``raw``: ``\\r`` returns to the line's start, ``ESC[K`` erases."""
     lines = []
@@ -181,15 +196,7 @@ def test_ctrl_c_erases_the_progress_bar(presses: int):
     for _ in range(presses):  # a second Ctrl-C ends the process at once: erased too
         process.send_signal(signal.SIGINT)
     assert process.wait(timeout=30) == 130
-    while select.select([master], [], [], 0.5)[0]:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # the terminal's other end is closed
-            break
-        if not chunk:
-            break
-        drawn += chunk
-    os.close(master)
+    drawn += drain(master)
     process.stdin.close()
     shown = [line for line in screen(drawn) if line]
     assert shown and all(line.startswith("batchcorder: interrupted") for line in shown), shown
@@ -212,16 +219,7 @@ def test_a_forced_exit_says_why_on_a_line_of_its_own():
     )
     os.close(terminal)
     assert process.wait(timeout=60) == 130
-    drawn = b""
-    while select.select([master], [], [], 0.5)[0]:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # the terminal's other end is closed
-            break
-        if not chunk:
-            break
-        drawn += chunk
-    os.close(master)
+    drawn = drain(master)
     assert [line for line in screen(drawn) if line] == [
         "batchcorder: interrupted again, exiting at once"
     ]
