@@ -58,6 +58,7 @@ measurements are in the project's ``docs/benchmarks.md``.
 
 from __future__ import annotations
 
+import collections
 from typing import TYPE_CHECKING
 
 from batchcorder._adapter_kit import lifetime_of, released_at_close, require_engine
@@ -198,5 +199,5 @@ def register(
 
 def _repeated_names(schema: pa.Schema) -> list[str]:
     """The column names ``schema`` holds more than once, in order."""
-    names = schema.names
-    return sorted({name for name in names if names.count(name) > 1}, key=names.index)
+    counts = collections.Counter(schema.names)
+    return [name for name, count in counts.items() if count > 1]

@@ -136,9 +136,10 @@ def _failure_status(error: BaseException, errors: TextIO) -> int:
     if isinstance(error, CLIError):
         return _fail(errors, str(error), EXIT_BAD_INPUT)
     panic = None if isinstance(error, EngineCrash) else engine_panic(error, "an engine")
-    if isinstance(error, EngineCrash) or panic is not None:
-        crash = error if panic is None else one_line(panic)
-        message = f"{crash} (a bug of the engine; --debug shows the traceback)"
+    if panic is not None:  # a panic outside a statement
+        error = EngineCrash(one_line(panic))
+    if isinstance(error, EngineCrash):
+        message = f"{error} (a bug of the engine; --debug shows the traceback)"
         return _fail(errors, message, EXIT_UNEXPECTED)
     message = f"unexpected {type(error).__name__}: {one_line(error)} (run again with --debug for the traceback)"
     return _fail(errors, message, EXIT_UNEXPECTED)
